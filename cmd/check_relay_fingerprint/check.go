@@ -1,0 +1,246 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/nagios"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postconf"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/table"
+)
+
+// Default thresholds on days of certificate validity left. Let's Encrypt
+// renews 30 days before expiry: a certificate with under 14 days left has
+// missed its renewal, and its fingerprint will change any day now.
+const (
+	defaultWarningDays  = "14"
+	defaultCriticalDays = "7"
+)
+
+type checkCmd struct {
+	targetFlags `embed:""`
+
+	Tables      []string `name:"table" sep:"none" placeholder:"[TYPE:]PATH" group:"Matching" help:"A receiver's relay_clientcerts as main.cf names it (hash:/etc/postfix/relay_clientcerts, texthash:, lmdb:, cdb:, btree:, or a bare path); the source text is read. Repeatable."`
+	Postconf    *string  `placeholder:"CONFIG_DIR" group:"Matching" help:"On a receiver: take the tables and the digest from postconf (postconf -c CONFIG_DIR -x -h relay_clientcerts smtpd_tls_fingerprint_digest); without CONFIG_DIR, postconf's default."`
+	Match       string   `enum:"any,cert,pubkey" default:"any" group:"Matching" help:"Which fingerprints count: cert, pubkey, or any (Postfix 2.9+ looks up both). Default: ${default}."`
+	Warning     string   `short:"w" default:"${warning_days}" placeholder:"DAYS|RANGE" group:"Thresholds" help:"WARNING when a certificate has fewer than DAYS days left; a value with ':' or '@' is a Monitoring Plugins range. Default: ${default}."`
+	Critical    string   `short:"c" default:"${critical_days}" placeholder:"DAYS|RANGE" group:"Thresholds" help:"CRITICAL when a certificate has fewer than DAYS days left; a range as for -w. Default: ${default}."`
+	Unreachable string   `enum:"unknown,critical" default:"unknown" group:"Thresholds" help:"State for a relay that cannot be probed: unknown or critical. Default: ${default}."`
+}
+
+// parseDays reads -w/-c: a bare number N means "fewer than N days", the
+// range "N:"; anything with ':' or '@' is a range as the guidelines define.
+func parseDays(flag, s string) (*nagios.Range, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	if !strings.ContainsAny(s, ":@") {
+		if _, err := strconv.ParseFloat(s, 64); err != nil {
+			return nil, usagef("%s %q: expected a number of days or a range such as 14: or @0:7", flag, s)
+		}
+		s += ":"
+	}
+	r, err := nagios.ParseRange(s)
+	if err != nil {
+		return nil, usagef("%s: %v", flag, err)
+	}
+	return &r, nil
+}
+
+func (c *checkCmd) Run(e *env, code *int) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	if len(c.Tables) == 0 && c.Postconf == nil {
+		return usageError{errNoTable.Error()}
+	}
+	var cfg check.Config
+	var err error
+	if cfg.Days.Warning, err = parseDays("-w", c.Warning); err != nil {
+		return err
+	}
+	if cfg.Days.Critical, err = parseDays("-c", c.Critical); err != nil {
+		return err
+	}
+	if cfg.Match, err = check.ParseMatch(c.Match); err != nil {
+		return usagef("--match: %v", err)
+	}
+	cfg.Unreachable = nagios.Unknown
+	if c.Unreachable == "critical" {
+		cfg.Unreachable = nagios.Critical
+	}
+	specs := make([]table.Spec, 0, len(c.Tables))
+	for _, t := range c.Tables {
+		s, err := table.ParseSpec(t)
+		if err != nil {
+			return usagef("--table %s: %v", t, err)
+		}
+		specs = append(specs, s)
+	}
+	if c.Digest != "" {
+		if cfg.Digest, err = parseDigest(c.Digest); err != nil {
+			return err
+		}
+	}
+
+	ctx, cancel := deadline(c.Timeout)
+	defer cancel()
+
+	// The probes and the tables are independent: read the tables while
+	// the relays answer.
+	var (
+		obs     []observed
+		gathErr error
+		wg      sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		obs, gathErr = gather(ctx, &c.targetFlags)
+	}()
+
+	var pc *postconf.Settings
+	var pcErr error
+	if c.Postconf != nil {
+		s, err := postconf.Query(ctx, "", *c.Postconf)
+		if err != nil {
+			pcErr = err
+		} else {
+			pc = &s
+			for _, t := range s.Tables {
+				sp, err := table.ParseSpec(t)
+				if err != nil {
+					pcErr = fmt.Errorf("postconf relay_clientcerts %s: %w", t, err)
+					break
+				}
+				specs = append(specs, sp)
+			}
+			if cfg.Digest == "" {
+				if cfg.Digest, err = fingerprint.ParseDigest(s.Digest); err != nil {
+					pcErr = fmt.Errorf("postconf smtpd_tls_fingerprint_digest: %w", err)
+				}
+			}
+		}
+	}
+	if cfg.Digest == "" {
+		cfg.Digest = fingerprint.SHA256
+	}
+	recv := readReceivers(specs)
+	wg.Wait()
+	if gathErr != nil {
+		return gathErr
+	}
+
+	cfg.Now = time.Now()
+	plain := make([]check.Observation, len(obs))
+	for i, o := range obs {
+		plain[i] = o.Observation
+	}
+	v := check.Judge(cfg, plain, recv)
+	res := v.Result
+	if pcErr != nil {
+		res.Raise(nagios.Unknown)
+		res.Summary = pcErr.Error() + "; " + res.Summary
+		res.Long = append([]string{"[UNKNOWN] " + pcErr.Error()}, res.Long...)
+	} else if pc != nil && len(pc.Tables) == 0 && len(c.Tables) == 0 {
+		res.Raise(nagios.Unknown)
+		msg := "postconf: relay_clientcerts is empty: this Postfix relays for no client certificate"
+		res.Summary = msg
+		res.Long = append([]string{"[UNKNOWN] " + msg}, res.Long...)
+	}
+	if c.Verbose > 0 {
+		res.Long = append(res.Long, verboseLines(cfg, obs, c.Verbose)...)
+	}
+	if err := res.Render(e.stdout); err != nil {
+		return err
+	}
+	*code = res.State.ExitCode()
+	return nil
+}
+
+// readReceivers reads every table's source and checks its compiled file
+// against it.
+func readReceivers(specs []table.Spec) []check.Receiver {
+	recv := make([]check.Receiver, len(specs))
+	for i, s := range specs {
+		recv[i].Spec = s
+		t, err := table.Read(s.Path)
+		if err != nil {
+			recv[i].Err = err
+			continue
+		}
+		recv[i].Table = t
+		recv[i].Stale, recv[i].StaleMissing = stale(s)
+	}
+	return recv
+}
+
+// stale names the compiled file of s that is older than the source (or
+// missing): Postfix reads the compiled file, so an edit not yet postmapped
+// is not in force.
+func stale(s table.Spec) (string, bool) {
+	src, err := os.Stat(s.Path)
+	if err != nil {
+		return "", false
+	}
+	for _, p := range s.Compiled() {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return p, true
+		}
+		if fi.ModTime().Before(src.ModTime()) {
+			return p, false
+		}
+	}
+	return "", false
+}
+
+// verboseLines describe what each probe saw, for -v.
+func verboseLines(cfg check.Config, obs []observed, level int) []string {
+	var out []string
+	for _, o := range obs {
+		where := o.Where()
+		if p := o.probe; p != nil {
+			if len(p.Banner) > 0 {
+				out = append(out, fmt.Sprintf("%s: banner %q", where, p.Banner[0]))
+			}
+			if p.TLSVersion != 0 {
+				out = append(out, fmt.Sprintf("%s: %s, %s; connect %s, TLS handshake %s, total %s", where,
+					tls.VersionName(p.TLSVersion), tls.CipherSuiteName(p.CipherSuite),
+					round(p.Timings.Connect), round(p.Timings.TLS), round(p.Timings.Total)))
+			}
+			if level > 1 {
+				for _, l := range p.EHLOAfterTLS {
+					out = append(out, fmt.Sprintf("%s: EHLO %s", where, l))
+				}
+			}
+		}
+		if o.lateErr != nil {
+			out = append(out, fmt.Sprintf("%s: after the handshake: %v", where, o.lateErr))
+		}
+		if c := o.Leaf(); c != nil {
+			out = append(out, fmt.Sprintf("%s: subject %q, issuer %q, valid %s to %s", where,
+				c.Subject.String(), c.Issuer.String(),
+				c.NotBefore.UTC().Format(time.DateOnly), c.NotAfter.UTC().Format(time.DateOnly)))
+			for _, p := range cfg.Fingerprints(c) {
+				out = append(out, fmt.Sprintf("%s: %s %s fingerprint %s", where, cfg.Digest, p.Kind, p.Value))
+			}
+			if level > 1 {
+				for i, ca := range o.Chain[1:] {
+					out = append(out, fmt.Sprintf("%s: chain[%d] subject %q", where, i+1, ca.Subject.String()))
+				}
+			}
+		}
+	}
+	return out
+}
+
+func round(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }

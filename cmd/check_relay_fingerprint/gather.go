@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/certfile"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/probe"
+)
+
+// targetFlags are the flags that say what to probe, shared by the check
+// and the fingerprint command.
+type targetFlags struct {
+	Hosts     []string `name:"host" short:"H" sep:"none" placeholder:"HOST[:PORT]" group:"Relays" help:"Relay to probe; repeatable. Every address of a name is probed. IPv6 literals as [2001:db8::1]:25."`
+	Port      int      `short:"p" placeholder:"N" group:"Relays" help:"Port for hosts given without one (default 25 for smtp, 465 for smtps)."`
+	Protocol  string   `short:"P" enum:"smtp,smtps" default:"smtp" group:"Relays" help:"smtp: plain connect, EHLO, STARTTLS (ports 25, 587); smtps: implicit TLS (port 465). Default: ${default}."`
+	CertFiles []string `name:"cert-file" sep:"none" placeholder:"PATH" group:"Relays" help:"Also fingerprint the certificate in this PEM file (e.g. an ACME client's cert.pem); repeatable."`
+	IPv4      bool     `short:"4" name:"ipv4" xor:"family" group:"Relays" help:"Probe IPv4 addresses only."`
+	IPv6      bool     `short:"6" name:"ipv6" xor:"family" group:"Relays" help:"Probe IPv6 addresses only."`
+	EHLO      string   `name:"ehlo" default:"localhost" placeholder:"NAME" group:"Relays" help:"Name to send with EHLO. Default: ${default}."`
+	Digest    string   `short:"d" placeholder:"DIGEST" group:"Matching" help:"md5, sha1, sha224, sha256, sha384 or sha512: the receivers' smtpd_tls_fingerprint_digest (default sha256, Postfix 3.6+; md5 before; from postconf with --postconf)."`
+	Timeout   float64  `short:"t" default:"10" placeholder:"SECONDS" group:"General" help:"One deadline for the whole run, DNS included. Default: ${default}."`
+	Verbose   int      `short:"v" type:"counter" group:"General" help:"More detail in the long output (banner, TLS, certificate); repeatable."`
+}
+
+func (f *targetFlags) validate() error {
+	if len(f.Hosts) == 0 && len(f.CertFiles) == 0 {
+		return usagef("nothing to check: give at least one -H HOST or --cert-file PATH")
+	}
+	if f.Timeout <= 0 {
+		return usagef("-t must be a positive number of seconds, not %v", f.Timeout)
+	}
+	if f.Port < 0 || f.Port > 65535 {
+		return usagef("-p must be a port from 1 to 65535, not %d", f.Port)
+	}
+	return nil
+}
+
+// observed is one certificate seen, with the probe's details when it came
+// from a relay.
+type observed struct {
+	check.Observation
+	probe   *probe.Result
+	lateErr error // a failure after the certificate was seen, for -v
+}
+
+// maxParallel bounds concurrent probes: enough for hundreds of relays at
+// once, few enough to stay within a default file-descriptor limit.
+const maxParallel = 256
+
+// gather resolves and probes every -H relay concurrently and reads every
+// --cert-file, all bounded by ctx. The result keeps the order of the
+// flags, and the order of addresses within a name.
+func gather(ctx context.Context, f *targetFlags) ([]observed, error) {
+	proto, err := probe.ParseProtocol(f.Protocol)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	defPort := f.Port
+	if defPort == 0 {
+		defPort = proto.DefaultPort()
+	}
+	network := "ip"
+	switch {
+	case f.IPv4:
+		network = "ip4"
+	case f.IPv6:
+		network = "ip6"
+	}
+	type target struct {
+		name string
+		host string
+		port int
+	}
+	targets := make([]target, 0, len(f.Hosts))
+	for _, h := range f.Hosts {
+		host, port, err := probe.SplitHostPort(h, defPort)
+		if err != nil {
+			return nil, usagef("-H %s: %v", h, err)
+		}
+		targets = append(targets, target{name: h, host: host, port: port})
+	}
+
+	// Resolve every name concurrently, then probe every address
+	// concurrently; a slot per target keeps the output in flag order.
+	perTarget := make([][]observed, len(targets))
+	sem := make(chan struct{}, maxParallel)
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := displayName(t.host, t.port, defPort)
+			addrs, err := probe.Resolve(ctx, nil, t.host, network)
+			if err != nil {
+				perTarget[i] = []observed{{Observation: check.Observation{
+					Name: name, Host: t.host, Addr: net.JoinHostPort(t.host, strconv.Itoa(t.port)), Err: err}}}
+				return
+			}
+			obs := make([]observed, len(addrs))
+			var inner sync.WaitGroup
+			for j, a := range addrs {
+				inner.Add(1)
+				go func() {
+					defer inner.Done()
+					sem <- struct{}{}
+					defer func() { <-sem }()
+					obs[j] = probeOne(ctx, name, t.host, a, t.port, proto, f.EHLO)
+				}()
+			}
+			inner.Wait()
+			perTarget[i] = obs
+		}()
+	}
+	wg.Wait()
+
+	var all []observed
+	for _, o := range perTarget {
+		all = append(all, o...)
+	}
+	for _, path := range f.CertFiles {
+		certs, err := certfile.Read(path)
+		all = append(all, observed{Observation: check.Observation{Name: path, Chain: certs, Err: err}})
+	}
+	return all, nil
+}
+
+// displayName is how a relay is named in output: the host, with the port
+// only when it is not the default.
+func displayName(host string, port, defPort int) string {
+	if port == defPort {
+		return host
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+func probeOne(ctx context.Context, name, host string, a netip.Addr, port int, proto probe.Protocol, ehlo string) observed {
+	addr := netip.AddrPortFrom(a, uint16(port)).String()
+	opts := probe.Options{Protocol: proto, EHLO: ehlo}
+	if _, err := netip.ParseAddr(host); err != nil {
+		opts.ServerName = host
+	}
+	res, err := probe.Probe(ctx, addr, opts)
+	o := observed{Observation: check.Observation{Name: name, Host: host, Addr: addr, Err: err}, probe: res}
+	if res != nil && len(res.Certs) > 0 {
+		// The certificate is what we came for: a server that fails after
+		// the handshake (EHLO over TLS refused, say) still presented it.
+		o.Chain, o.Handshake = res.Certs, res.Timings.TLS
+		o.Err = nil
+		o.lateErr = err
+	}
+	return o
+}
+
+func parseDigest(s string) (fingerprint.Digest, error) {
+	d, err := fingerprint.ParseDigest(s)
+	if err != nil {
+		return "", usagef("-d: %v", err)
+	}
+	return d, nil
+}
+
+// deadline returns the run's one context.
+func deadline(seconds float64) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), time.Duration(seconds*float64(time.Second)))
+}
+
+var errNoTable = errors.New("no table to check: give --table [TYPE:]PATH (repeatable) or --postconf [CONFIG_DIR]")

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/alecthomas/kong"
+)
+
+const description = `Checks that every Postfix relay's TLS client certificate is listed in every receiver's relay_clientcerts (permit_tls_clientcerts), so renewed certificates do not silently turn relayed mail into "454 4.7.1 Access denied".
+
+States: OK every relay address is listed in every table; WARNING certificate validity under -w, compiled table older than its source, entries that can never match, duplicate or malformed lines, addresses of one name presenting different certificates; CRITICAL a relay not listed in a table, validity under -c; UNKNOWN bad usage, unreadable table, relay that cannot be probed (see --unreachable), the -t deadline.`
+
+const examples = `
+Examples:
+  # Check two relays against the local receiver's table (sha256, Postfix 3.6+):
+  check_relay_fingerprint -H cliff.example.org -H relay2.example.org:587 \
+      --table hash:/etc/postfix/relay_clientcerts
+
+  # On a receiver, take tables and digest from Postfix itself:
+  check_relay_fingerprint -H cliff.example.org --postconf
+
+  # Implicit TLS, md5 receiver (Postfix before 3.6), warn 21 days before expiry:
+  check_relay_fingerprint -H cliff.example.org -P smtps -d md5 -w 21 \
+      --table /etc/postfix/relay_clientcerts
+
+  # Print table lines for a relay and a certificate on disk:
+  check_relay_fingerprint fingerprint -H cliff.example.org \
+      --cert-file /etc/letsencrypt/live/cliff.example.org/cert.pem
+
+  # See it work, no relay of your own needed:
+  check_relay_fingerprint demo
+`
+
+// helpPrinter is kong's help with examples after it, as check_smtp and
+// check_ssl_cert users expect.
+func helpPrinter(options kong.HelpOptions, ctx *kong.Context) error {
+	if err := kong.DefaultHelpPrinter(options, ctx); err != nil {
+		return err
+	}
+	_, err := fmt.Fprint(ctx.Stdout, examples)
+	return err
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+
+	"github.com/alecthomas/kong"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3";
+// otherwise it comes from the module's build information.
+var version = ""
+
+func versionString() string {
+	v := version
+	if v == "" {
+		v = "(devel)"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+	}
+	return "check_relay_fingerprint " + v
+}
+
+// Exit codes, as the Monitoring Plugins guidelines define them.
+const (
+	exitOK       = 0
+	exitWarning  = 1
+	exitCritical = 2
+	exitUnknown  = 3
+)
+
+type cli struct {
+	Check       checkCmd       `cmd:"" default:"withargs" help:"Check relays against relay_clientcerts tables (the default command)."`
+	Fingerprint fingerprintCmd `cmd:"" help:"Print ready relay_clientcerts lines for relays and certificate files."`
+	Demo        demoCmd        `cmd:"" help:"Show the check at work on loopback: a relay, a table, a renewal."`
+	Version     kong.VersionFlag `short:"V" help:"Print the version and exit."`
+}
+
+// env is what a command's Run gets: the output streams.
+type env struct {
+	stdout, stderr io.Writer
+}
+
+// exitCode carries an exit request out of kong's Exit hook.
+type exitCode int
+
+func run(args []string, stdout, stderr io.Writer) (code int) {
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("check_relay_fingerprint"),
+		kong.Description(description),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(c int) { panic(exitCode(c)) }),
+		kong.Vars{"version": versionString(), "warning_days": defaultWarningDays, "critical_days": defaultCriticalDays},
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: false, WrapUpperBound: 100}),
+		kong.Help(helpPrinter),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "RELAY_FINGERPRINT UNKNOWN - internal error: %v\n", err)
+		return exitUnknown
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			ec, ok := r.(exitCode)
+			if !ok {
+				panic(r)
+			}
+			// --help and --version exit through here; the guidelines want
+			// UNKNOWN for both, as for usage errors.
+			_ = ec
+			code = exitUnknown
+		}
+	}()
+	kctx, err := parser.Parse(preprocess(args))
+	if err != nil {
+		fmt.Fprintf(stdout, "RELAY_FINGERPRINT UNKNOWN - usage: %s\n", usageMessage(err))
+		fmt.Fprintln(stdout, "hint: check_relay_fingerprint --help")
+		return exitUnknown
+	}
+	e := &env{stdout: stdout, stderr: stderr}
+	code = exitUnknown
+	if err := kctx.Run(e, &code); err != nil {
+		fmt.Fprintf(stdout, "RELAY_FINGERPRINT UNKNOWN - %s\n", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintln(stdout, "hint: check_relay_fingerprint --help")
+		}
+		return exitUnknown
+	}
+	return code
+}
+
+// usageError is bad usage found after parsing (a flag combination kong
+// cannot express); run adds a hint to it.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return "usage: " + e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+func usageMessage(err error) string {
+	msg := err.Error()
+	return strings.TrimSuffix(msg, ".")
+}
+
+// preprocess lets --postconf take an optional value: a bare --postconf
+// (last, or followed by another flag) means postconf's default
+// configuration directory.
+func preprocess(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if i == 0 && (a == "--help" || a == "-h") || a == "--help" && !isCommand(args[0]) {
+			// The check is the default command: its flags are the help
+			// an admin wants from a bare --help.
+			out = append([]string{"check"}, out...)
+		}
+		if a == "--postconf" && (i+1 == len(args) || strings.HasPrefix(args[i+1], "-")) {
+			out = append(out, "--postconf=")
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func isCommand(s string) bool {
+	switch s {
+	case "check", "fingerprint", "demo":
+		return true
+	}
+	return false
+}

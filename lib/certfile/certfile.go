@@ -1,0 +1,74 @@
+// Package certfile reads certificates from PEM files on disk, such as the
+// cert.pem or fullchain.pem an ACME client writes. It does not verify or
+// fingerprint them.
+package certfile
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// MaxSize caps how much of a certificate file is read.
+const MaxSize = 4 << 20
+
+// Read returns the certificates in the PEM file at path, leaf first, as
+// they stand in the file. Blocks other than CERTIFICATE (a private key in
+// a combined file, say) are passed over. A file with no certificate, a
+// directory, or a certificate that does not parse is an error naming the
+// file and the line of the block.
+func Read(path string) ([]*x509.Certificate, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("certificate file: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("certificate file: %w", err)
+	} else if fi.IsDir() {
+		return nil, fmt.Errorf("certificate file %s is a directory; hint: name the PEM file in it, e.g. %s/cert.pem", path, path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("certificate file: %w", err)
+	}
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("%s: larger than %d bytes: not a certificate file", path, MaxSize)
+	}
+	return Parse(path, data)
+}
+
+// Parse is Read on data already in memory; path is for messages.
+func Parse(path string, data []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	rest := data
+	for {
+		start := len(data) - len(rest)
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		// The block starts at or after start; find its line for messages.
+		at := start + bytes.Index(data[start:], []byte("-----BEGIN CERTIFICATE"))
+		line := 1 + bytes.Count(data[:at], []byte("\n"))
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("%s: %w", path, errNoCert)
+	}
+	return certs, nil
+}
+
+var errNoCert = errors.New(`no PEM certificate ("-----BEGIN CERTIFICATE-----") found`)

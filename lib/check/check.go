@@ -1,0 +1,469 @@
+// Package check judges what the probes saw against the receivers'
+// relay_clientcerts tables and turns it into one Monitoring Plugins
+// result. It is a pure function of its inputs: it does no network or file
+// I/O and reads no clock (the caller passes Now).
+//
+// The rules, per relay address × table, worst state winning:
+//
+//	CRITICAL  none of the relay's fingerprints (for the digest and match
+//	          mode) is a key of the table: that receiver refuses its mail
+//	          with "454 4.7.1 ... Access denied"
+//	CRITICAL  (or WARNING) certificate validity under the critical
+//	          (warning) threshold, in days
+//	WARNING   the compiled table (.db, .lmdb, .cdb) is older than its
+//	          source: postmap was not run, Postfix still uses the old one
+//	WARNING   keys that can never match: another digest's length, no
+//	          colons, not a fingerprint at all
+//	WARNING   duplicate keys, malformed lines (postmap skips them)
+//	WARNING   addresses of one relay name presenting different certificates
+//	UNKNOWN   a table that cannot be read, a relay that cannot be probed
+//	          (configurable to CRITICAL), the plugin's own deadline
+//
+// The status line names the first, worst problem; the long output has a
+// line per relay address × table, then the table and certificate notes.
+package check
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/nagios"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/table"
+)
+
+// Match says which fingerprints of a relay's certificate count.
+type Match string
+
+// The match modes. Any is what Postfix 2.9 and later do with
+// permit_tls_clientcerts: the certificate fingerprint is looked up, then
+// the public-key fingerprint.
+const (
+	MatchAny    Match = "any"
+	MatchCert   Match = "cert"
+	MatchPubkey Match = "pubkey"
+)
+
+// ParseMatch accepts "any", "cert" or "pubkey".
+func ParseMatch(s string) (Match, error) {
+	switch m := Match(strings.ToLower(s)); m {
+	case MatchAny, MatchCert, MatchPubkey:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown match mode %q: expected any, cert or pubkey", s)
+}
+
+// Observation is one certificate as the check saw it: presented by one
+// address of a relay, or read from a certificate file.
+type Observation struct {
+	Name      string              // the relay as given with -H, or the certificate file's path
+	Host      string              // the host part of Name (no port, no brackets); empty for a file
+	Addr      string              // "ip:port" probed; empty for a certificate file
+	Chain     []*x509.Certificate // leaf first; empty when Err is set
+	Err       error               // why there is no certificate
+	Handshake time.Duration       // TLS handshake time, for perfdata
+}
+
+// Leaf returns the presented certificate, or nil.
+func (o Observation) Leaf() *x509.Certificate {
+	if len(o.Chain) == 0 {
+		return nil
+	}
+	return o.Chain[0]
+}
+
+// Where names the observation for people: "cliff.example.org 192.0.2.1:25",
+// "[2001:db8::1]:25" or "file /etc/ssl/cliff.pem".
+func (o Observation) Where() string {
+	if o.Addr == "" {
+		return "file " + o.Name
+	}
+	if o.Name == o.Addr || o.Name == "" || net.ParseIP(o.Host) != nil {
+		return o.Addr
+	}
+	return o.Name + " " + o.Addr
+}
+
+// Receiver is one relay_clientcerts table as the check sees it.
+type Receiver struct {
+	Spec  table.Spec
+	Table *table.Table // nil when Err is set
+	Err   error        // why the table could not be read
+	// Stale names a compiled file (PATH.db, ...) older than the source, or
+	// one that is missing; empty when the compiled table is current or the
+	// type has none.
+	Stale string
+	// StaleMissing is true when Stale does not exist at all.
+	StaleMissing bool
+}
+
+// Config holds the policy: what to compare and where the thresholds are.
+type Config struct {
+	Digest fingerprint.Digest
+	Match  Match
+	Days   nagios.Thresholds // on days of certificate validity left
+	// Unreachable is the state for a relay that could not be probed:
+	// nagios.Unknown by default, nagios.Critical on request.
+	Unreachable nagios.State
+	Now         time.Time
+}
+
+// Fingerprints returns the fingerprints of c that count under m, in the
+// order Postfix looks them up.
+func (cfg Config) Fingerprints(c *x509.Certificate) []Print {
+	var p []Print
+	if cfg.Match != MatchPubkey {
+		p = append(p, Print{Kind: "cert", Value: cfg.Digest.Cert(c)})
+	}
+	if cfg.Match != MatchCert {
+		p = append(p, Print{Kind: "pubkey", Value: cfg.Digest.PublicKey(c)})
+	}
+	return p
+}
+
+// Print is one fingerprint of a certificate.
+type Print struct {
+	Kind  string // "cert" or "pubkey"
+	Value string
+}
+
+// Listing is the verdict for one observation × one table.
+type Listing struct {
+	Obs, Table int         // indexes into the inputs
+	Matched    *Print      // the fingerprint found, nil when unlisted
+	Entry      table.Entry // the entry that matched
+	Want       Print       // the fingerprint to add when unlisted (or to add for stability)
+}
+
+// Verdict is the judgement in structured form, for the remediation step
+// and for JSON output; Result renders it for people.
+type Verdict struct {
+	Result   nagios.Result
+	Listings []Listing
+	Unlisted int // observation × table pairs with no match
+}
+
+const maxNotes = 10 // per table and kind, in the long output
+
+// Judge compares every observation with every receiver.
+func Judge(cfg Config, obs []Observation, recv []Receiver) Verdict {
+	j := judge{cfg: cfg, v: Verdict{Result: nagios.Result{Name: "RELAY_FINGERPRINT"}}}
+	j.run(obs, recv)
+	return j.v
+}
+
+type judge struct {
+	cfg      Config
+	v        Verdict
+	problems []problem // for the status line, worst first after sorting
+	long     []string
+}
+
+type problem struct {
+	state nagios.State
+	text  string
+}
+
+func (j *judge) add(s nagios.State, summary, long string) {
+	j.v.Result.Raise(s)
+	if s != nagios.OK && summary != "" {
+		j.problems = append(j.problems, problem{s, summary})
+	}
+	if long != "" {
+		j.long = append(j.long, "["+s.String()+"] "+long)
+	}
+}
+
+func (j *judge) run(obs []Observation, recv []Receiver) {
+	r := &j.v.Result
+	probed, failed := 0, 0
+	minDays := math.Inf(1)
+
+	for _, rc := range recv {
+		if rc.Err != nil {
+			j.add(nagios.Unknown, rc.Err.Error(), rc.Err.Error())
+		}
+	}
+
+	for oi, o := range obs {
+		if o.Addr != "" {
+			probed++
+		}
+		leaf := o.Leaf()
+		if leaf == nil {
+			failed++
+			msg := "no certificate"
+			if o.Err != nil {
+				msg = o.Err.Error()
+			}
+			state := j.cfg.Unreachable
+			if o.Addr == "" || errors.Is(o.Err, context.DeadlineExceeded) {
+				// A certificate file we cannot read is bad input, and the
+				// plugin's own deadline says nothing about the relay.
+				state = nagios.Unknown
+			}
+			j.add(state, msg, msg)
+			continue
+		}
+		prints := j.cfg.Fingerprints(leaf)
+		want := prints[len(prints)-1] // pubkey when it counts: stable across key-reusing renewals
+		for ti, rc := range recv {
+			if rc.Table == nil {
+				continue
+			}
+			l := Listing{Obs: oi, Table: ti, Want: want}
+			for _, p := range prints {
+				if e, ok := rc.Table.Lookup(p.Value); ok {
+					p := p
+					l.Matched, l.Entry = &p, e
+					break
+				}
+			}
+			j.v.Listings = append(j.v.Listings, l)
+			where := fmt.Sprintf("%s in %s", o.Where(), rc.Spec)
+			if l.Matched == nil {
+				j.v.Unlisted++
+				fps := make([]string, len(prints))
+				for i, p := range prints {
+					fps[i] = p.Kind + " " + p.Value
+				}
+				j.add(nagios.Critical,
+					fmt.Sprintf("%s presents %s %s, not listed in %s", o.Where(), j.cfg.Digest, want.Value, rc.Spec),
+					fmt.Sprintf("%s: not listed (%s %s); add: %s %s", where, j.cfg.Digest, strings.Join(fps, ", "), want.Value, Label(o)))
+				continue
+			}
+			text := fmt.Sprintf("%s: listed by %s fingerprint at %s:%d", where, l.Matched.Kind, rc.Table.Path, l.Entry.Line)
+			if l.Matched.Kind == "cert" && j.cfg.Match == MatchAny {
+				text += fmt.Sprintf("; hint: listed by certificate only, this breaks at its next renewal; add the public-key line %q, stable while the key is reused",
+					want.Value+" "+Label(o))
+			}
+			j.add(nagios.OK, "", text)
+		}
+		days := leaf.NotAfter.Sub(j.cfg.Now).Hours() / 24
+		minDays = math.Min(minDays, days)
+		if s := j.cfg.Days.Check(days); s != nagios.OK {
+			what := fmt.Sprintf("certificate expires in %s (%s)", formatDays(days), leaf.NotAfter.UTC().Format("2006-01-02 15:04 MST"))
+			if days < 0 {
+				what = fmt.Sprintf("certificate expired %s ago (%s)", formatDays(-days), leaf.NotAfter.UTC().Format("2006-01-02 15:04 MST"))
+			}
+			j.add(s, o.Where()+": "+what, o.Where()+": "+what)
+		} else if leaf.NotBefore.After(j.cfg.Now) {
+			what := "certificate not valid before " + leaf.NotBefore.UTC().Format("2006-01-02 15:04 MST")
+			j.add(nagios.Warning, o.Where()+": "+what, o.Where()+": "+what)
+		}
+	}
+
+	j.differing(obs)
+	for _, rc := range recv {
+		if rc.Table != nil {
+			j.tableNotes(rc)
+		}
+	}
+
+	// Status line: the worst problem first, then a count of the rest.
+	slices.SortStableFunc(j.problems, func(a, b problem) int {
+		return cmpState(a.state, b.state)
+	})
+	switch {
+	case len(j.problems) == 0:
+		r.Summary = j.okSummary(obs, recv, minDays)
+	case len(j.problems) == 1:
+		r.Summary = j.problems[0].text
+	default:
+		r.Summary = fmt.Sprintf("%s (and %d more problems)", j.problems[0].text, len(j.problems)-1)
+	}
+	r.Long = j.long
+
+	// Perfdata.
+	r.Perf = append(r.Perf,
+		nagios.Perf{Label: "relays", Value: float64(probed), Min: ptr(0)},
+		nagios.Perf{Label: "unreachable", Value: float64(failed), Min: ptr(0)},
+		nagios.Perf{Label: "unlisted", Value: float64(j.v.Unlisted), Min: ptr(0)},
+	)
+	if !math.IsInf(minDays, 1) {
+		r.Perf = append(r.Perf, nagios.Perf{Label: "min_days_left", Value: math.Round(minDays*100) / 100,
+			Warn: j.cfg.Days.Warning, Crit: j.cfg.Days.Critical})
+	}
+	for _, o := range obs {
+		if o.Addr != "" && o.Leaf() != nil {
+			r.Perf = append(r.Perf, nagios.Perf{Label: "handshake_" + strings.ReplaceAll(o.Where(), " ", "_"),
+				Value: math.Round(o.Handshake.Seconds()*1e6) / 1e6, UOM: "s", Min: ptr(0)})
+		}
+	}
+	for _, rc := range recv {
+		if rc.Table != nil {
+			r.Perf = append(r.Perf, nagios.Perf{Label: "entries_" + rc.Spec.Path, Value: float64(rc.Table.Len()), Min: ptr(0)})
+		}
+	}
+}
+
+func cmpState(a, b nagios.State) int {
+	if a == b {
+		return 0
+	}
+	if nagios.Worst(a, b) == a {
+		return -1
+	}
+	return 1
+}
+
+func ptr(v float64) *float64 { return &v }
+
+func formatDays(d float64) string {
+	if d < 1 {
+		h := int(d * 24)
+		if h == 1 {
+			return "1 hour"
+		}
+		return fmt.Sprintf("%d hours", h)
+	}
+	n := int(d)
+	if n == 1 {
+		return "1 day"
+	}
+	return fmt.Sprintf("%d days", n)
+}
+
+func (j *judge) okSummary(obs []Observation, recv []Receiver, minDays float64) string {
+	tables := "1 table"
+	if len(recv) != 1 {
+		tables = fmt.Sprintf("%d tables", len(recv))
+	}
+	var s string
+	switch n := len(obs); n {
+	case 1:
+		s = fmt.Sprintf("%s listed in %s", obs[0].Where(), tables)
+	default:
+		s = fmt.Sprintf("all %d relay certificates listed in %s", n, tables)
+	}
+	if !math.IsInf(minDays, 1) {
+		s += fmt.Sprintf(", valid %s or more", formatDays(minDays))
+	}
+	return s
+}
+
+// differing warns when the addresses of one relay name present different
+// certificates: a half-finished renewal, or a relay that is several.
+func (j *judge) differing(obs []Observation) {
+	byName := map[string][]Observation{}
+	var names []string
+	for _, o := range obs {
+		if o.Addr == "" || o.Leaf() == nil {
+			continue
+		}
+		if _, ok := byName[o.Name]; !ok {
+			names = append(names, o.Name)
+		}
+		byName[o.Name] = append(byName[o.Name], o)
+	}
+	for _, name := range names {
+		list := byName[name]
+		first := list[0].Leaf()
+		var other []string
+		for _, o := range list[1:] {
+			if !first.Equal(o.Leaf()) {
+				other = append(other, o.Addr)
+			}
+		}
+		if len(other) > 0 {
+			text := fmt.Sprintf("%s: addresses present different certificates (%s differs from %s)",
+				name, strings.Join(other, ", "), list[0].Addr)
+			j.add(nagios.Warning, text, text)
+		}
+	}
+}
+
+// tableNotes warns about what in a table can never match or postmap skips.
+func (j *judge) tableNotes(rc Receiver) {
+	t := rc.Table
+	spec := rc.Spec.String()
+	if rc.Stale != "" {
+		text := fmt.Sprintf("%s: %s is older than its source: Postfix still uses the old table; run postmap %s", spec, rc.Stale, spec)
+		if rc.StaleMissing {
+			text = fmt.Sprintf("%s: %s does not exist: Postfix cannot use this table; run postmap %s", spec, rc.Stale, spec)
+		}
+		j.add(nagios.Warning, text, text)
+	}
+	var notes []string
+	for _, w := range t.Warnings {
+		notes = append(notes, w.String())
+	}
+	for _, e := range t.Entries {
+		d, ok := fingerprint.Guess(e.Key)
+		switch {
+		case ok && d == j.cfg.Digest:
+			continue
+		case ok && d != "":
+			notes = append(notes, fmt.Sprintf("%s:%d: key is a %s fingerprint, the receiver uses %s: it can never match", t.Path, e.Line, d, j.cfg.Digest))
+		case ok:
+			notes = append(notes, fmt.Sprintf("%s:%d: key %q has %d bytes, which fits no digest: it can never match", t.Path, e.Line, e.Key, (len(e.Key)+1)/3))
+		case isBareHex(e.Key):
+			notes = append(notes, fmt.Sprintf("%s:%d: key %q has no colons: it can never match; hint: write hex pairs joined by colons", t.Path, e.Line, e.Key))
+		default:
+			notes = append(notes, fmt.Sprintf("%s:%d: key %q is not a fingerprint: it can never match", t.Path, e.Line, e.Key))
+		}
+	}
+	if len(notes) == 0 {
+		return
+	}
+	summary := fmt.Sprintf("%s: %d entries or lines need attention (%s)", spec, len(notes), notes[0])
+	if len(notes) == 1 {
+		summary = notes[0]
+	}
+	j.v.Result.Raise(nagios.Warning)
+	j.problems = append(j.problems, problem{nagios.Warning, summary})
+	for i, n := range notes {
+		if i == maxNotes {
+			j.long = append(j.long, fmt.Sprintf("[WARNING] %s: and %d more", spec, len(notes)-maxNotes))
+			break
+		}
+		j.long = append(j.long, "[WARNING] "+n)
+	}
+}
+
+func isBareHex(s string) bool {
+	if len(s) < 2 || len(s)%2 != 0 {
+		return false
+	}
+	_, ok := fingerprint.Guess(insertColons(s))
+	return ok
+}
+
+func insertColons(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i += 2 {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(s[i : i+2])
+	}
+	return b.String()
+}
+
+// Label returns the table label for an observation: the relay's name as
+// given with -H when it is a name, else the certificate's first DNS name
+// or common name.
+func Label(o Observation) string {
+	if o.Host != "" && net.ParseIP(o.Host) == nil {
+		return o.Host
+	}
+	if c := o.Leaf(); c != nil {
+		if len(c.DNSNames) > 0 {
+			return c.DNSNames[0]
+		}
+		if c.Subject.CommonName != "" {
+			return c.Subject.CommonName
+		}
+	}
+	if o.Host != "" {
+		return o.Host
+	}
+	return o.Name
+}

@@ -1,0 +1,169 @@
+// Package fingerprint computes certificate fingerprints exactly as Postfix
+// does for smtpd_tls_fingerprint_digest and relay_clientcerts: the digest
+// of the DER certificate ("cert") or of its DER SubjectPublicKeyInfo
+// ("pubkey", Postfix 2.9 and later), written as upper-case hexadecimal
+// byte pairs joined by colons.
+//
+// It does not read files, talk to servers or decide anything: see the
+// probe and check packages for that.
+package fingerprint
+
+import (
+	"crypto"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/x509"
+	"fmt"
+	"hash"
+	"strings"
+)
+
+// Digest is one of the digest algorithms Postfix accepts for
+// smtpd_tls_fingerprint_digest.
+type Digest string
+
+// The digests Postfix accepts. SHA256 is the default from Postfix 3.6
+// (compatibility_level 3.6), MD5 before.
+const (
+	MD5    Digest = "md5"
+	SHA1   Digest = "sha1"
+	SHA224 Digest = "sha224"
+	SHA256 Digest = "sha256"
+	SHA384 Digest = "sha384"
+	SHA512 Digest = "sha512"
+)
+
+// Digests lists every supported digest, weakest first.
+var Digests = []Digest{MD5, SHA1, SHA224, SHA256, SHA384, SHA512}
+
+// ParseDigest accepts a digest name as postconf prints it, in any case.
+func ParseDigest(s string) (Digest, error) {
+	d := Digest(strings.ToLower(strings.TrimSpace(s)))
+	if d.Size() == 0 {
+		return "", fmt.Errorf("unknown digest %q: expected one of md5, sha1, sha224, sha256, sha384, sha512", s)
+	}
+	return d, nil
+}
+
+// Size returns the digest's length in bytes, or 0 for an unknown digest.
+func (d Digest) Size() int {
+	switch d {
+	case MD5:
+		return md5.Size
+	case SHA1:
+		return sha1.Size
+	case SHA224:
+		return sha256.Size224
+	case SHA256:
+		return sha256.Size
+	case SHA384:
+		return sha512.Size384
+	case SHA512:
+		return sha512.Size
+	}
+	return 0
+}
+
+// Hash returns the crypto.Hash behind d.
+func (d Digest) Hash() crypto.Hash {
+	switch d {
+	case MD5:
+		return crypto.MD5
+	case SHA1:
+		return crypto.SHA1
+	case SHA224:
+		return crypto.SHA224
+	case SHA256:
+		return crypto.SHA256
+	case SHA384:
+		return crypto.SHA384
+	case SHA512:
+		return crypto.SHA512
+	}
+	return 0
+}
+
+func (d Digest) new() hash.Hash {
+	switch d {
+	case MD5:
+		return md5.New()
+	case SHA1:
+		return sha1.New()
+	case SHA224:
+		return sha256.New224()
+	case SHA256:
+		return sha256.New()
+	case SHA384:
+		return sha512.New384()
+	case SHA512:
+		return sha512.New()
+	}
+	panic("fingerprint: unknown digest " + string(d))
+}
+
+// Sum returns the fingerprint of der: the digest as upper-case hex pairs
+// joined by colons, e.g. "D7:04:2F:...". d must be a known digest.
+func (d Digest) Sum(der []byte) string {
+	h := d.new()
+	h.Write(der)
+	return Format(h.Sum(nil))
+}
+
+// Cert returns the certificate fingerprint Postfix computes: the digest
+// of the DER certificate.
+func (d Digest) Cert(c *x509.Certificate) string { return d.Sum(c.Raw) }
+
+// PublicKey returns the public-key fingerprint Postfix 2.9+ computes: the
+// digest of the DER SubjectPublicKeyInfo. It stays the same across
+// renewals that keep the key.
+func (d Digest) PublicKey(c *x509.Certificate) string { return d.Sum(c.RawSubjectPublicKeyInfo) }
+
+const hexdigits = "0123456789ABCDEF"
+
+// Format writes sum as upper-case hex pairs joined by colons.
+func Format(sum []byte) string {
+	if len(sum) == 0 {
+		return ""
+	}
+	b := make([]byte, 0, len(sum)*3-1)
+	for i, c := range sum {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		b = append(b, hexdigits[c>>4], hexdigits[c&0xf])
+	}
+	return string(b)
+}
+
+// Guess tells whether s looks like a fingerprint (hex pairs joined by
+// colons, either case) and, if so, which digest has its length; d is ""
+// when none does. A fingerprint-shaped key of another digest than the
+// receiver's can never match.
+func Guess(s string) (d Digest, ok bool) {
+	if len(s) < 2 || (len(s)+1)%3 != 0 {
+		return "", false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if i%3 == 2 {
+			if c != ':' {
+				return "", false
+			}
+		} else if !isHex(c) {
+			return "", false
+		}
+	}
+	n := (len(s) + 1) / 3
+	for _, d := range Digests {
+		if d.Size() == n {
+			return d, true
+		}
+	}
+	return "", true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
