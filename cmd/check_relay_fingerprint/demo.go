@@ -94,4 +94,3 @@ func shellJoin(args []string) string {
 	}
 	return b.String()
 }
-

@@ -34,9 +34,9 @@ const (
 )
 
 type cli struct {
-	Check       checkCmd       `cmd:"" default:"withargs" help:"Check relays against relay_clientcerts tables (the default command)."`
-	Fingerprint fingerprintCmd `cmd:"" help:"Print ready relay_clientcerts lines for relays and certificate files."`
-	Demo        demoCmd        `cmd:"" help:"Show the check at work on loopback: a relay, a table, a renewal."`
+	Check       checkCmd         `cmd:"" default:"withargs" help:"Check relays against relay_clientcerts tables (the default command)."`
+	Fingerprint fingerprintCmd   `cmd:"" help:"Print ready relay_clientcerts lines for relays and certificate files."`
+	Demo        demoCmd          `cmd:"" help:"Show the check at work on loopback: a relay, a table, a renewal."`
 	Version     kong.VersionFlag `short:"V" help:"Print the version and exit."`
 }
 
