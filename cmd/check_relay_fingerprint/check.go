@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"fmt"
 	"os"
@@ -33,6 +34,8 @@ type checkCmd struct {
 	Warning     string   `short:"w" default:"${warning_days}" placeholder:"DAYS|RANGE" group:"Thresholds" help:"WARNING when a certificate has fewer than DAYS days left; a value with ':' or '@' is a Monitoring Plugins range. Default: ${default}."`
 	Critical    string   `short:"c" default:"${critical_days}" placeholder:"DAYS|RANGE" group:"Thresholds" help:"CRITICAL when a certificate has fewer than DAYS days left; a range as for -w. Default: ${default}."`
 	Unreachable string   `enum:"unknown,critical" default:"unknown" group:"Thresholds" help:"State for a relay that cannot be probed: unknown or critical. Default: ${default}."`
+
+	fixFlags `embed:""`
 }
 
 // parseDays reads -w/-c: a bare number N means "fewer than N days", the
@@ -61,6 +64,14 @@ func (c *checkCmd) Run(e *env, code *int) error {
 	}
 	if len(c.Tables) == 0 && c.Postconf == nil {
 		return usageError{errNoTable.Error()}
+	}
+	if err := c.validateFix(len(c.Tables)); err != nil {
+		return err
+	}
+	if msg, skip := c.skipEvent(); skip {
+		res := nagios.Result{Name: "RELAY_FINGERPRINT", Summary: msg}
+		*code = exitOK
+		return res.Render(e.stdout)
 	}
 	var cfg check.Config
 	var err error
@@ -156,11 +167,33 @@ func (c *checkCmd) Run(e *env, code *int) error {
 		res.Summary = msg
 		res.Long = append([]string{"[UNKNOWN] " + msg}, res.Long...)
 	}
+	status := e.stdout
+	if c.FixTo == "-" {
+		status = e.stderr
+	}
+	var fixed bytes.Buffer
+	if c.fixFlags.any() {
+		configDir := ""
+		if pc != nil {
+			configDir = pc.ConfigDir
+		}
+		c.remediate(ctx, cfg, obs, recv, &res, &fixed, configDir)
+	}
 	if c.Verbose > 0 {
 		res.Long = append(res.Long, verboseLines(cfg, obs, c.Verbose)...)
 	}
-	if err := res.Render(e.stdout); err != nil {
+	if c.FixTo == "-" {
+		if _, err := e.stdout.Write(fixed.Bytes()); err != nil {
+			return err
+		}
+	}
+	if err := res.Render(status); err != nil {
 		return err
+	}
+	if c.Diff {
+		if _, err := e.stdout.Write(fixed.Bytes()); err != nil {
+			return err
+		}
 	}
 	*code = res.State.ExitCode()
 	return nil

@@ -1,0 +1,151 @@
+package fix
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/table"
+)
+
+func newCert(t *testing.T, cn string, key *ecdsa.PrivateKey) *x509.Certificate {
+	t.Helper()
+	if key == nil {
+		var err error
+		if key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			t.Fatal(err)
+		}
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, DNSNames: []string{cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var any256 = check.Config{Digest: fingerprint.SHA256, Match: check.MatchAny}
+
+func pk(c *x509.Certificate) string { return fingerprint.SHA256.PublicKey(c) }
+func ck(c *x509.Certificate) string { return fingerprint.SHA256.Cert(c) }
+
+func TestPlan(t *testing.T) {
+	t.Parallel()
+	oldCliff := newCert(t, "cliff.example.org", nil)
+	newCliff := newCert(t, "cliff.example.org", nil)
+	other := newCert(t, "other.example.org", nil)
+
+	for _, tc := range []struct {
+		name   string
+		table  string
+		relays []Relay
+		opts   Options
+		want   string // the table after Apply
+	}{
+		{
+			name:   "listed relay: nothing changes",
+			table:  "# relays\n" + ck(oldCliff) + " cliff.example.org\n",
+			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{oldCliff}, Complete: true}},
+			opts:   Options{Config: any256},
+			want:   "# relays\n" + ck(oldCliff) + " cliff.example.org\n",
+		},
+		{
+			name: "renewed: stale key replaced in place, value, comments and order kept",
+			table: "# relays\r\n" + ck(other) + " other.example.org\r\n" + ck(oldCliff) +
+				"\tCliff.Example.ORG  # the relay\r\n" + "# end\r\n",
+			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true}},
+			opts:   Options{Config: any256},
+			want: "# relays\r\n" + ck(other) + " other.example.org\r\n" + pk(newCliff) +
+				"\tCliff.Example.ORG  # the relay\r\n" + "# end\r\n",
+		},
+		{
+			name:   "keep old: appended instead",
+			table:  ck(oldCliff) + " cliff.example.org\n",
+			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true}},
+			opts:   Options{Config: any256, KeepOld: true},
+			want:   ck(oldCliff) + " cliff.example.org\n" + pk(newCliff) + " cliff.example.org\n",
+		},
+		{
+			name:   "an address not probed: appended, nothing replaced",
+			table:  ck(oldCliff) + " cliff.example.org\n",
+			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: false}},
+			opts:   Options{Config: any256},
+			want:   ck(oldCliff) + " cliff.example.org\n" + pk(newCliff) + " cliff.example.org\n",
+		},
+		{
+			name:   "cliff1 renewed, cliff2 not: the key cliff2 presents stays",
+			table:  ck(oldCliff) + " cliff.example.org\n",
+			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff, oldCliff}, Complete: true}},
+			opts:   Options{Config: any256},
+			want:   ck(oldCliff) + " cliff.example.org\n" + pk(newCliff) + " cliff.example.org\n",
+		},
+		{
+			name:   "unknown relay, no final newline: appended after a newline",
+			table:  ck(other) + " other.example.org",
+			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true}},
+			opts:   Options{Config: any256},
+			want:   ck(other) + " other.example.org\n" + pk(newCliff) + " cliff.example.org\n",
+		},
+		{
+			name:   "match cert writes the certificate fingerprint",
+			table:  ck(oldCliff) + " cliff.example.org\n",
+			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true}},
+			opts:   Options{Config: check.Config{Digest: fingerprint.SHA256, Match: check.MatchCert}},
+			want:   ck(newCliff) + " cliff.example.org\n",
+		},
+		{
+			name:   "md5 receiver gets an md5 key",
+			table:  "",
+			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true}},
+			opts:   Options{Config: check.Config{Digest: fingerprint.MD5, Match: check.MatchAny}},
+			want:   fingerprint.MD5.PublicKey(newCliff) + " cliff.example.org\n",
+		},
+		{
+			name:   "other labels are never touched",
+			table:  ck(other) + " other.example.org\n",
+			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true}},
+			opts:   Options{Config: any256},
+			want:   ck(other) + " other.example.org\n" + pk(newCliff) + " cliff.example.org\n",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tbl, err := table.Parse("relay_clientcerts", []byte(tc.table))
+			if err != nil {
+				t.Fatal(err)
+			}
+			changes := Plan(tbl, tc.relays, tc.opts)
+			if err := Apply(tbl, changes); err != nil {
+				t.Fatal(err)
+			}
+			if got := string(tbl.Bytes()); got != tc.want {
+				t.Errorf("after %v:\ngot  %q\nwant %q", changes, got, tc.want)
+			}
+			// A second plan on the corrected table finds nothing to do.
+			if again := Plan(tbl, tc.relays, tc.opts); len(again) != 0 {
+				t.Errorf("not idempotent: second plan %v", again)
+			}
+		})
+	}
+}
+
+func TestChangeString(t *testing.T) {
+	t.Parallel()
+	c := Change{Relay: "cliff", OldKey: "AA:BB", Line: 3, NewKey: "CC:DD", Value: "cliff"}
+	if got := c.String(); !strings.Contains(got, "line 3") || !strings.Contains(got, "CC:DD") {
+		t.Errorf("String() = %q", got)
+	}
+}
