@@ -1,0 +1,222 @@
+package probe
+
+import (
+	"bufio"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// testPKI is a per-test CA and a leaf it signed.
+type testPKI struct {
+	ca, leaf *x509.Certificate
+	cert     tls.Certificate // chain leaf, CA
+}
+
+// newPKI makes a CA and a leaf for "relay.test" whose key is leafKey, or a
+// fresh ECDSA P-256 key when leafKey is nil.
+func newPKI(t testing.TB, leafKey crypto.Signer) *testPKI {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leafKey == nil {
+		if leafKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "probe test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "relay.test"},
+		DNSNames:     []string{"relay.test"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, leafKey.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(leafDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testPKI{ca: ca, leaf: leaf, cert: tls.Certificate{
+		Certificate: [][]byte{leafDER, caDER},
+		PrivateKey:  leafKey,
+		Leaf:        leaf,
+	}}
+}
+
+func (p *testPKI) serverConfig() *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{p.cert}}
+}
+
+// checkChain fails unless got is exactly the chain of p, leaf first.
+func (p *testPKI) checkChain(t testing.TB, got []*x509.Certificate) {
+	t.Helper()
+	if len(got) != 2 || !got[0].Equal(p.leaf) || !got[1].Equal(p.ca) {
+		var subjects []string
+		for _, c := range got {
+			subjects = append(subjects, c.Subject.CommonName)
+		}
+		t.Errorf("Certs = %q, want [relay.test, probe test CA] (the test PKI)", subjects)
+	}
+}
+
+// listen returns a TCP listener on a free IPv4 loopback port.
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// nopSession is a go-smtp session that accepts no mail; the probe never sends any.
+type nopSession struct{}
+
+func (nopSession) Reset()                               {}
+func (nopSession) Logout() error                        { return nil }
+func (nopSession) Mail(string, *smtp.MailOptions) error { return errors.New("no mail here") }
+func (nopSession) Rcpt(string, *smtp.RcptOptions) error { return errors.New("no mail here") }
+func (nopSession) Data(io.Reader) error                 { return errors.New("no mail here") }
+func newNopSession(*smtp.Conn) (smtp.Session, error)    { return nopSession{}, nil }
+
+var _ smtp.Backend = smtp.BackendFunc(newNopSession)
+
+// startSMTP runs a go-smtp server on loopback that presents p's chain, with
+// STARTTLS (SMTP) or implicit TLS (SMTPS), and returns its address.
+func startSMTP(t testing.TB, proto Protocol, p *testPKI) string {
+	t.Helper()
+	s := smtp.NewServer(smtp.BackendFunc(newNopSession))
+	s.Domain = "relay.test"
+	s.ErrorLog = log.New(io.Discard, "", 0)
+	var l net.Listener = listen(t)
+	switch proto {
+	case SMTP:
+		s.TLSConfig = p.serverConfig()
+	case SMTPS:
+		l = tls.NewListener(l, p.serverConfig())
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Serve(l)
+	}()
+	t.Cleanup(func() {
+		s.Close()
+		<-done
+	})
+	return l.Addr().String()
+}
+
+// A fake is a scripted SMTP server for one connection at a time. Its methods
+// stop the script (by panicking with errStopScript) when the client has gone,
+// so scripts read as straight-line dialogues.
+type fake struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+var errStopScript = errors.New("client went away")
+
+// startFake serves script on loopback and returns the address.
+func startFake(t testing.TB, script func(*fake)) string {
+	t.Helper()
+	l := listen(t)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				defer func() {
+					if r := recover(); r != nil && r != errStopScript {
+						panic(r)
+					}
+				}()
+				// A safety net for a broken probe; no test relies on it.
+				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+				script(&fake{Conn: c, r: bufio.NewReader(c)})
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		wg.Wait()
+	})
+	return l.Addr().String()
+}
+
+func (f *fake) send(s string) {
+	if _, err := io.WriteString(f.Conn, s); err != nil {
+		panic(errStopScript)
+	}
+}
+
+// expect reads one command line and stops the script unless it starts with verb.
+func (f *fake) expect(verb string) {
+	line, err := f.r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(strings.ToUpper(line), verb) {
+		panic(errStopScript)
+	}
+}
+
+// startTLS runs the server side of the TLS handshake.
+func (f *fake) startTLS(cfg *tls.Config) {
+	tc := tls.Server(f.Conn, cfg)
+	if err := tc.Handshake(); err != nil {
+		panic(errStopScript)
+	}
+	f.Conn, f.r = tc, bufio.NewReader(tc)
+}
+
+// drain reads until the client closes the connection.
+func (f *fake) drain() {
+	_, _ = io.Copy(io.Discard, f.r)
+	panic(errStopScript)
+}

@@ -1,0 +1,370 @@
+// Package probe connects to one SMTP server address, obtains the certificate
+// chain the server presents over STARTTLS (RFC 3207) or implicit TLS
+// (RFC 8314), and returns what it saw: banner, EHLO extensions, the chain,
+// the TLS version and cipher suite, and timings.
+//
+// It does not verify the chain, fingerprint certificates, judge results or
+// retry: the caller decides. It never sends MAIL, RCPT or DATA; the dialogue
+// is
+//
+//	smtp:  connect, banner 220, EHLO 250 (must offer STARTTLS), STARTTLS 220,
+//	       TLS handshake, EHLO 250, QUIT 221
+//	smtps: connect, TLS handshake, banner 220, EHLO 250, QUIT 221
+//
+// A single context bounds everything: its deadline is set once on the
+// connection, the connection is closed when the context ends, and every reply
+// is read with bounded line length and line count.
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Options tunes Probe. The zero value probes with SMTP and STARTTLS.
+type Options struct {
+	Protocol Protocol
+	// EHLO is the name sent with EHLO; "localhost" when empty.
+	EHLO string
+	// ServerName is sent as TLS SNI. Leave it empty for an IP literal.
+	ServerName string
+	// MaxLineLen bounds one reply line in bytes, line ending excluded;
+	// 4096 when zero or less (RFC 5321 allows 512 with the ending).
+	MaxLineLen int
+	// MaxLines bounds the lines of one reply; 100 when zero or less.
+	MaxLines int
+	// Dialer makes the TCP connection; a zero net.Dialer when nil.
+	Dialer *net.Dialer
+
+	// noQuickACK turns off TCP_QUICKACK, for benchmarks.
+	noQuickACK bool
+}
+
+// Stage names the step of the dialogue in which a probe failed.
+type Stage string
+
+// The stages, in dialogue order; StageResolve is used by Resolve only.
+const (
+	StageResolve      Stage = "DNS lookup"
+	StageConnect      Stage = "connect"
+	StageBanner       Stage = "banner"
+	StageEHLO         Stage = "EHLO"
+	StageSTARTTLS     Stage = "STARTTLS"
+	StageTLS          Stage = "TLS handshake"
+	StageEHLOAfterTLS Stage = "EHLO after TLS"
+	StageQUIT         Stage = "QUIT"
+)
+
+// Timings are the durations of a probe's steps.
+type Timings struct {
+	Connect time.Duration // TCP connect
+	Banner  time.Duration // from connected (over TLS for SMTPS) to the whole banner read
+	TLS     time.Duration // TLS handshake
+	Total   time.Duration // all of Probe, QUIT included
+}
+
+// Result is what one probe saw.
+type Result struct {
+	Addr   string   // address probed, as given to Probe
+	Banner []string // text of the banner lines, without code
+	// EHLO holds the extension lines of the EHLO reply sent in plain text
+	// (SMTP only), the keyword upper-cased and the parameters as sent
+	// ("STARTTLS", "SIZE 10240000"); the greeting line is left out.
+	EHLO []string
+	// EHLOAfterTLS holds the same for the EHLO sent over TLS (both protocols).
+	EHLOAfterTLS []string
+	// Certs is the chain the server presented, leaf first, unverified.
+	Certs       []*x509.Certificate
+	TLSVersion  uint16 // tls.VersionTLS12 etc.
+	CipherSuite uint16 // tls.TLS_AES_128_GCM_SHA256 etc.
+	Timings     Timings
+	// QuitErr is set when QUIT failed; the probe itself still succeeded.
+	QuitErr error
+}
+
+// Error is a failed probe or lookup: the stage, the address and the cause.
+// Err is context.DeadlineExceeded when the deadline passed (network timeouts
+// and the connection closed at the deadline are mapped to it),
+// context.Canceled when the context was canceled, a *ReplyError when the
+// server refused a step, ErrNoSTARTTLS or ErrNoCertificate, or another error.
+type Error struct {
+	Stage Stage
+	Addr  string
+	Err   error
+}
+
+// Error returns "timeout during STAGE with ADDR" on deadline ("canceled
+// during ..." on cancellation), else "STAGE with ADDR: CAUSE"; the
+// preposition is "to" for connect, "from" for banner, "of" for DNS lookup.
+func (e *Error) Error() string {
+	prep := "with"
+	switch e.Stage {
+	case StageConnect:
+		prep = "to"
+	case StageBanner:
+		prep = "from"
+	case StageResolve:
+		prep = "of"
+	}
+	where := fmt.Sprintf("%s %s %s", e.Stage, prep, e.Addr)
+	var dnsErr *net.DNSError
+	switch {
+	case e.Err == nil:
+		return where + ": unknown error"
+	case errors.Is(e.Err, context.DeadlineExceeded):
+		return "timeout during " + where
+	case errors.Is(e.Err, context.Canceled):
+		return "canceled during " + where
+	case errors.As(e.Err, &dnsErr):
+		return where + ": " + dnsErr.Err
+	}
+	return where + ": " + e.Err.Error()
+}
+
+// Unwrap returns e.Err.
+func (e *Error) Unwrap() error { return e.Err }
+
+var (
+	// ErrNoSTARTTLS means the EHLO reply did not list STARTTLS.
+	ErrNoSTARTTLS = errors.New("server does not offer STARTTLS")
+	// ErrNoCertificate means the TLS server presented no certificate.
+	ErrNoCertificate = errors.New("server presented no certificate")
+	errServerReset   = errors.New("connection reset by server")
+)
+
+// Probe runs the dialogue described in the package documentation against
+// addr ("ip:port", or "[ipv6]:port") and returns what it saw. ctx bounds the
+// whole probe; without a deadline in ctx, only cancellation ends a stalled
+// server. Errors are *Error, except for invalid Options. The Result is never
+// nil: on error it holds what was seen before the failure, including the
+// chain when the handshake got that far.
+func Probe(ctx context.Context, addr string, opts Options) (*Result, error) {
+	start := time.Now()
+	s := &session{ctx: ctx, addr: addr, opts: opts, res: &Result{Addr: addr}}
+	err := s.run()
+	s.res.Timings.Total = time.Since(start)
+	if err != nil {
+		return s.res, err
+	}
+	return s.res, nil
+}
+
+type session struct {
+	ctx  context.Context
+	addr string
+	opts Options
+	res  *Result
+	w    io.Writer
+	r    *replyReader
+}
+
+func (s *session) run() error {
+	o := &s.opts
+	if o.EHLO == "" {
+		o.EHLO = "localhost"
+	}
+	if strings.ContainsFunc(o.EHLO, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return fmt.Errorf("invalid EHLO name %q: space or control character", o.EHLO)
+	}
+	if o.Protocol != SMTP && o.Protocol != SMTPS {
+		return fmt.Errorf("invalid protocol %v", o.Protocol)
+	}
+	if o.MaxLineLen <= 0 {
+		o.MaxLineLen = 4096
+	}
+	if o.MaxLines <= 0 {
+		o.MaxLines = 100
+	}
+	d := o.Dialer
+	if d == nil {
+		d = &net.Dialer{}
+	}
+
+	t := time.Now()
+	raw, err := d.DialContext(s.ctx, "tcp", s.addr)
+	if err != nil {
+		return s.fail(StageConnect, err)
+	}
+	s.res.Timings.Connect = time.Since(t)
+	defer raw.Close()
+	defer context.AfterFunc(s.ctx, func() { raw.Close() })()
+	if deadline, ok := s.ctx.Deadline(); ok {
+		if err := raw.SetDeadline(deadline); err != nil {
+			return s.fail(StageConnect, err)
+		}
+	}
+	conn := raw
+	if !o.noQuickACK {
+		conn = withQuickACK(raw)
+	}
+
+	if o.Protocol == SMTPS {
+		if conn, err = s.handshake(conn); err != nil {
+			return err
+		}
+	}
+	s.w, s.r = conn, newReplyReader(conn, o.MaxLineLen, o.MaxLines)
+	if err := s.banner(); err != nil {
+		return err
+	}
+	if o.Protocol == SMTP {
+		if s.res.EHLO, err = s.ehlo(StageEHLO); err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(s.res.EHLO, isSTARTTLS) {
+			return s.fail(StageEHLO, ErrNoSTARTTLS)
+		}
+		if _, err := s.cmd(StageSTARTTLS, 220, "STARTTLS"); err != nil {
+			return err
+		}
+		if n := s.r.buffered(); n > 0 {
+			// Bytes sent before the handshake would later be read as if
+			// they came over TLS: STARTTLS response injection.
+			return s.fail(StageSTARTTLS, protocolErrorf("server sent %d bytes after its 220 reply, before TLS", n))
+		}
+		if conn, err = s.handshake(conn); err != nil {
+			return err
+		}
+		s.w, s.r = conn, newReplyReader(conn, o.MaxLineLen, o.MaxLines)
+	}
+	if s.res.EHLOAfterTLS, err = s.ehlo(StageEHLOAfterTLS); err != nil {
+		return err
+	}
+	_, s.res.QuitErr = s.cmd(StageQUIT, 221, "QUIT")
+	return nil
+}
+
+// fail wraps err for stage, mapping what the context caused to its error.
+func (s *session) fail(stage Stage, err error) error {
+	var re *ReplyError
+	var pe *protocolError
+	switch {
+	case errors.As(err, &re), errors.As(err, &pe),
+		errors.Is(err, ErrNoSTARTTLS), errors.Is(err, ErrNoCertificate):
+		// The server's doing, whatever the context says.
+	case s.ctx.Err() != nil:
+		err = s.ctx.Err()
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		err = context.DeadlineExceeded
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		err = errServerClosed
+	case errors.Is(err, syscall.ECONNRESET):
+		err = errServerReset
+	default:
+		// "dial tcp 192.0.2.1:25: connect: connection refused" says the
+		// address twice; keep "connection refused". TLS alerts ("remote
+		// error") keep their operation.
+		var op *net.OpError
+		var sys *os.SyscallError
+		if errors.As(err, &op) && (op.Op == "dial" || op.Op == "read" || op.Op == "write") {
+			err = op.Err
+			if errors.As(err, &sys) {
+				err = sys.Err
+			}
+		}
+	}
+	return &Error{Stage: stage, Addr: s.addr, Err: err}
+}
+
+// cmd sends line and reads the reply, which must have code want.
+func (s *session) cmd(stage Stage, want int, line string) ([]string, error) {
+	if _, err := io.WriteString(s.w, line+"\r\n"); err != nil {
+		return nil, s.fail(stage, err)
+	}
+	code, lines, err := s.r.readReply()
+	if err != nil {
+		return lines, s.fail(stage, err)
+	}
+	if code != want {
+		return lines, s.fail(stage, &ReplyError{Code: code, Lines: lines})
+	}
+	return lines, nil
+}
+
+func (s *session) banner() error {
+	t := time.Now()
+	code, lines, err := s.r.readReply()
+	s.res.Banner = lines
+	s.res.Timings.Banner = time.Since(t)
+	if err != nil {
+		return s.fail(StageBanner, err)
+	}
+	if code != 220 {
+		return s.fail(StageBanner, &ReplyError{Code: code, Lines: lines})
+	}
+	return nil
+}
+
+// ehlo returns the extension lines, keyword upper-cased.
+func (s *session) ehlo(stage Stage) ([]string, error) {
+	lines, err := s.cmd(stage, 250, "EHLO "+s.opts.EHLO)
+	if err != nil {
+		return nil, err
+	}
+	ext := make([]string, 0, len(lines)-1)
+	for _, l := range lines[1:] {
+		k, v, ok := strings.Cut(l, " ")
+		k = strings.ToUpper(k)
+		if ok {
+			k += " " + v
+		}
+		ext = append(ext, k)
+	}
+	return ext, nil
+}
+
+func isSTARTTLS(ext string) bool {
+	k, _, _ := strings.Cut(ext, " ")
+	return k == "STARTTLS"
+}
+
+// handshake runs the TLS client handshake on conn and records the chain.
+// Verification is off: the chain is captured, not judged. Every TLS 1.0 to
+// 1.3 version and cipher suite Go implements is offered, since only EHLO and
+// QUIT travel over the session and an old relay must still show its chain.
+func (s *session) handshake(conn net.Conn) (net.Conn, error) {
+	tc := tls.Client(conn, &tls.Config{
+		ServerName:         s.opts.ServerName,
+		InsecureSkipVerify: true,
+		MinVersion:         tls.VersionTLS10,
+		CipherSuites:       cipherSuites(),
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return ErrNoCertificate
+			}
+			s.res.Certs = slices.Clone(cs.PeerCertificates)
+			return nil
+		},
+	})
+	t := time.Now()
+	err := tc.HandshakeContext(s.ctx)
+	s.res.Timings.TLS = time.Since(t)
+	if err != nil {
+		return nil, s.fail(StageTLS, err)
+	}
+	st := tc.ConnectionState()
+	s.res.TLSVersion, s.res.CipherSuite = st.Version, st.CipherSuite
+	return tc, nil
+}
+
+// cipherSuites lists every TLS 1.0 to 1.2 suite Go implements, secure first;
+// Go picks by its own preference whatever the order.
+func cipherSuites() []uint16 {
+	var ids []uint16
+	for _, cs := range slices.Concat(tls.CipherSuites(), tls.InsecureCipherSuites()) {
+		if slices.ContainsFunc(cs.SupportedVersions, func(v uint16) bool { return v <= tls.VersionTLS12 }) {
+			ids = append(ids, cs.ID)
+		}
+	}
+	return ids
+}

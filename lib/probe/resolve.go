@@ -1,0 +1,60 @@
+package probe
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+)
+
+// Resolve returns the addresses of host for network "ip" (both families),
+// "ip4" or "ip6", sorted (IPv4 first) and without duplicates. An IP literal
+// returns itself, or an error when it is not of the wanted family; IPv4-mapped
+// IPv6 addresses count as IPv4. A nil r means net.DefaultResolver. The lookup
+// ends at ctx's deadline even when the DNS server never answers. Errors are
+// *Error with Stage StageResolve.
+func Resolve(ctx context.Context, r *net.Resolver, host, network string) ([]netip.Addr, error) {
+	var family string
+	switch network {
+	case "ip":
+		family = "IP"
+	case "ip4":
+		family = "IPv4"
+	case "ip6":
+		family = "IPv6"
+	default:
+		return nil, fmt.Errorf("unknown network %q (want \"ip\", \"ip4\" or \"ip6\")", network)
+	}
+	fail := func(err error) error { return &Error{Stage: StageResolve, Addr: host, Err: err} }
+	keep := func(a netip.Addr) bool {
+		return network == "ip" || network == "ip4" && a.Is4() || network == "ip6" && a.Is6()
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		if a = a.Unmap(); !keep(a) {
+			return nil, fail(fmt.Errorf("not an %s address", family))
+		}
+		return []netip.Addr{a}, nil
+	}
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	found, err := r.LookupNetIP(ctx, network, host)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			err = ctxErr
+		}
+		return nil, fail(err)
+	}
+	addrs := make([]netip.Addr, 0, len(found))
+	for _, a := range found {
+		if a = a.Unmap(); keep(a) {
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, fail(fmt.Errorf("no %s address", family))
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	return slices.Compact(addrs), nil
+}
