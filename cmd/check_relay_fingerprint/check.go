@@ -187,7 +187,11 @@ func (c *checkCmd) Run(e *env, code *int) error {
 			return err
 		}
 	}
-	if err := res.Render(status); err != nil {
+	if c.Output == "json" {
+		if err := writeCheckJSON(status, cfg, obs, recv, v, res); err != nil {
+			return err
+		}
+	} else if err := res.Render(status); err != nil {
 		return err
 	}
 	if c.Diff {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -38,6 +39,27 @@ func (c *fingerprintCmd) Run(e *env, code *int) error {
 	obs, err := gather(ctx, &c.targetFlags)
 	if err != nil {
 		return err
+	}
+	if c.Output == "json" {
+		now := time.Now()
+		list := []jsonRelay{}
+		failed := 0
+		for _, o := range obs {
+			if o.Leaf() == nil {
+				failed++
+			}
+			list = append(list, relayJSON(cfg, o.Observation, now))
+		}
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(list); err != nil {
+			return err
+		}
+		*code = exitOK
+		if failed > 0 {
+			*code = exitUnknown
+		}
+		return nil
 	}
 	var b strings.Builder
 	seen := map[string]bool{}

@@ -28,6 +28,7 @@ type targetFlags struct {
 	Digest    string   `short:"d" placeholder:"DIGEST" group:"Matching" help:"md5, sha1, sha224, sha256, sha384 or sha512: the receivers' smtpd_tls_fingerprint_digest (default sha256, Postfix 3.6+; md5 before; from postconf with --postconf)."`
 	Timeout   float64  `short:"t" default:"10" placeholder:"SECONDS" group:"General" help:"One deadline for the whole run, DNS included. Default: ${default}."`
 	Verbose   int      `short:"v" type:"counter" group:"General" help:"More detail in the long output (banner, TLS, certificate); repeatable."`
+	Output    string   `short:"o" enum:"nagios,json" default:"nagios" group:"General" help:"Output format: nagios (status line, long output, perfdata) or json (a stable shape for scripts, see README). Default: ${default}."`
 }
 
 func (f *targetFlags) validate() error {
