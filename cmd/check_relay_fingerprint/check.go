@@ -144,7 +144,7 @@ func (c *checkCmd) Run(e *env, code *int) error {
 	if cfg.Digest == "" {
 		cfg.Digest = fingerprint.SHA256
 	}
-	recv := readReceivers(specs)
+	recv := readReceivers(uniqueSpecs(specs))
 	wg.Wait()
 	if gathErr != nil {
 		return gathErr
@@ -281,3 +281,17 @@ func verboseLines(cfg check.Config, obs []observed, level int) []string {
 }
 
 func round(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
+
+// uniqueSpecs drops tables named twice (by --table and --postconf, say),
+// keeping the first.
+func uniqueSpecs(specs []table.Spec) []table.Spec {
+	seen := map[table.Spec]bool{}
+	out := specs[:0:0]
+	for _, s := range specs {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

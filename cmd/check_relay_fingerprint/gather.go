@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,8 +36,8 @@ func (f *targetFlags) validate() error {
 	if len(f.Hosts) == 0 && len(f.CertFiles) == 0 {
 		return usagef("nothing to check: give at least one -H HOST or --cert-file PATH")
 	}
-	if f.Timeout <= 0 {
-		return usagef("-t must be a positive number of seconds, not %v", f.Timeout)
+	if !(f.Timeout > 0 && f.Timeout <= 86400) {
+		return usagef("-t must be a number of seconds from 0 to 86400, not %v", f.Timeout)
 	}
 	if f.Port < 0 || f.Port > 65535 {
 		return usagef("-p must be a port from 1 to 65535, not %d", f.Port)
@@ -81,11 +82,17 @@ func gather(ctx context.Context, f *targetFlags) ([]observed, error) {
 		port int
 	}
 	targets := make([]target, 0, len(f.Hosts))
+	seen := map[string]bool{}
 	for _, h := range f.Hosts {
 		host, port, err := probe.SplitHostPort(h, defPort)
 		if err != nil {
 			return nil, usagef("-H %s: %v", h, err)
 		}
+		key := strings.ToLower(net.JoinHostPort(host, strconv.Itoa(port)))
+		if seen[key] {
+			continue // the same relay twice is probed once
+		}
+		seen[key] = true
 		targets = append(targets, target{name: h, host: host, port: port})
 	}
 

@@ -198,12 +198,17 @@ func (j *judge) run(obs []Observation, recv []Receiver) {
 		}
 		leaf := o.Leaf()
 		if leaf == nil {
-			failed++
+			if o.Addr != "" {
+				failed++
+			}
 			msg := "no certificate"
 			if o.Err != nil {
 				msg = o.Err.Error()
 			}
 			state := j.cfg.Unreachable
+			if state == nagios.OK {
+				state = nagios.Unknown // the zero Config: UNKNOWN, as documented
+			}
 			if o.Addr == "" || errors.Is(o.Err, context.DeadlineExceeded) {
 				// A certificate file we cannot read is bad input, and the
 				// plugin's own deadline says nothing about the relay.
@@ -240,7 +245,7 @@ func (j *judge) run(obs []Observation, recv []Receiver) {
 				continue
 			}
 			text := fmt.Sprintf("%s: listed by %s fingerprint at %s:%d", where, l.Matched.Kind, rc.Table.Path, l.Entry.Line)
-			if l.Matched.Kind == "cert" && j.cfg.Match == MatchAny {
+			if _, both := rc.Table.Lookup(want.Value); l.Matched.Kind == "cert" && j.cfg.Match == MatchAny && !both {
 				text += fmt.Sprintf("; hint: listed by certificate only, this breaks at its next renewal; add the public-key line %q, stable while the key is reused",
 					want.Value+" "+Label(o))
 			}
@@ -277,7 +282,11 @@ func (j *judge) run(obs []Observation, recv []Receiver) {
 	case len(j.problems) == 1:
 		r.Summary = j.problems[0].text
 	default:
-		r.Summary = fmt.Sprintf("%s (and %d more problems)", j.problems[0].text, len(j.problems)-1)
+		more := "problems"
+		if len(j.problems) == 2 {
+			more = "problem"
+		}
+		r.Summary = fmt.Sprintf("%s (and %d more %s)", j.problems[0].text, len(j.problems)-1, more)
 	}
 	r.Long = j.long
 
@@ -317,6 +326,13 @@ func cmpState(a, b nagios.State) int {
 func ptr(v float64) *float64 { return &v }
 
 func formatDays(d float64) string {
+	if d < 1.0/24 {
+		m := int(d * 24 * 60)
+		if m == 1 {
+			return "1 minute"
+		}
+		return fmt.Sprintf("%d minutes", m)
+	}
 	if d < 1 {
 		h := int(d * 24)
 		if h == 1 {
