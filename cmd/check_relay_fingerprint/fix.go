@@ -88,9 +88,15 @@ func (f *fixFlags) skipEvent() (string, bool) {
 // remediate runs --fix, --fix-to or --diff after the check has judged.
 // It adds what it did to res and may write a diff or a table to out.
 func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observed, recv []check.Receiver, res *nagios.Result, out io.Writer, configDir string) {
+	// note adds what the remediation did or why it failed; done notes do
+	// not change the state: it still says what the check found.
 	note := func(s nagios.State, msg string) {
 		res.Raise(s)
 		res.Long = append(res.Long, "["+s.String()+"] "+msg)
+		res.Summary += "; " + msg
+	}
+	done := func(msg string) {
+		res.Long = append(res.Long, "[FIX] "+msg)
 		res.Summary += "; " + msg
 	}
 	relays, err := c.fixRelays(cfg, obs)
@@ -134,7 +140,7 @@ func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observ
 			}
 			if c.Diff {
 				fmt.Fprint(out, remedy.Diff(rc.Spec.Path, rc.Spec.Path+" (fixed)", cur, next))
-				note(res.State, fmt.Sprintf("diff: %s in %s, nothing written", countChanges(changes), spec))
+				done(fmt.Sprintf("diff: %s in %s, nothing written", countChanges(changes), spec))
 				continue
 			}
 			if c.FixTo == "-" {
@@ -143,7 +149,7 @@ func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observ
 				note(nagios.Critical, fmt.Sprintf("fix: writing %s: %v", c.FixTo, err))
 				continue
 			}
-			note(res.State, fmt.Sprintf("fix: %s of %s written to %s", countChanges(changes), spec, c.FixTo))
+			done(fmt.Sprintf("fix: %s of %s written to %s", countChanges(changes), spec, c.FixTo))
 		case c.Fix:
 			var changes []fix.Change
 			r, err := remedy.Update(ctx, rc.Spec.Path, remedy.Options{Backup: c.Backup}, func(cur []byte) ([]byte, error) {
@@ -158,28 +164,28 @@ func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observ
 			for _, ch := range changes {
 				res.Long = append(res.Long, "[FIX] "+ch.String())
 			}
-			done := fmt.Sprintf("fix: %s in %s", countChanges(changes), spec)
+			what := fmt.Sprintf("fix: %s in %s", countChanges(changes), spec)
 			if r.Backup != "" {
-				done += ", backup " + r.Backup
+				what += ", backup " + r.Backup
 			}
 			if (r.Changed || rc.Stale != "") && rc.Spec.NeedsPostmap() {
 				if c.NoPostmap {
-					done += "; postmap not run (--no-postmap): Postfix does not see it yet"
+					what += "; postmap not run (--no-postmap): Postfix does not see it yet"
 				} else if err := remedy.Postmap(ctx, "", configDir, spec); err != nil {
-					note(nagios.Critical, done+"; postmap FAILED, Postfix still uses the old table: "+err.Error()+"; hint: fix the cause and run postmap "+spec)
+					note(nagios.Critical, what+"; postmap FAILED, Postfix still uses the old table: "+err.Error()+"; hint: fix the cause and run postmap "+spec)
 					continue
 				} else {
-					done += ", postmap done"
+					what += ", postmap done"
 				}
 			}
 			if c.Reload && r.Changed {
 				if err := remedy.Reload(ctx, "", configDir); err != nil {
-					note(nagios.Critical, done+"; postfix reload FAILED: "+err.Error())
+					note(nagios.Critical, what+"; postfix reload FAILED: "+err.Error())
 					continue
 				}
-				done += ", postfix reloaded"
+				what += ", postfix reloaded"
 			}
-			note(res.State, done)
+			done(what)
 		}
 	}
 }
@@ -233,7 +239,14 @@ func (c *checkCmd) fixRelays(cfg check.Config, obs []observed) ([]fix.Relay, err
 			continue
 		}
 		if c.FixTrust != "any" {
-			name := relays[i].Label
+			// The name the certificate must be valid for is the one the
+			// admin gave with -H (a name or an IP address): never a name
+			// taken from the certificate itself. A certificate file has
+			// no such name; its chain and validity are still checked.
+			name := o.Host
+			if o.Addr == "" {
+				name = relays[i].Label
+			}
 			if err := fix.Verify(o.Chain, name, roots, now); err != nil {
 				return nil, fmt.Errorf("%s: %w; hint: give the issuing CA with --ca-file, or --fix-trust any for self-signed relays (see README, trust)", o.Where(), err)
 			}
