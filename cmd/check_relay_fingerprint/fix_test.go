@@ -1,0 +1,204 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
+)
+
+// fxCA makes a CA and a leaf it signed for 127.0.0.1 (IP SAN) and name;
+// it returns the leaf for serving and the CA's PEM file.
+func fxCA(t *testing.T, dir, name string) (tls.Certificate, string) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fix test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name},
+		DNSNames: []string{name}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(20 * 24 * time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	caFile := rtWrite(t, dir, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})))
+	_ = ca
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, caFile
+}
+
+// fxFakePostmap puts a postmap first in PATH that records its arguments
+// (or fails with stderr when fail is set), so --fix runs without Postfix.
+func fxFakePostmap(t *testing.T, fail bool) (logFile string) {
+	t.Helper()
+	bin := t.TempDir()
+	logFile = filepath.Join(bin, "postmap.log")
+	script := "#!/bin/sh\necho \"$@\" >> " + logFile + "\n"
+	if fail {
+		script += "echo 'postmap: fatal: open database: No space left on device' >&2\nexit 1\n"
+	}
+	if err := os.WriteFile(filepath.Join(bin, "postmap"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return logFile
+}
+
+func TestRunFix(t *testing.T) {
+	// Not parallel: t.Setenv for the fake postmap.
+	oldCert := rtCert(t, "cliff.example.org", 90)
+	newCert := rtCert(t, "cliff.example.org", 90)
+	addr := rtServe(t, newCert, false)
+	oldKey := fingerprint.SHA256.Cert(oldCert.Leaf)
+	newKey := fingerprint.SHA256.PublicKey(newCert.Leaf)
+	stale := "# relays\r\n" + oldKey + " cliff.example.org\r\n" + "AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99 other.example.org\r\n"
+	fixed := strings.Replace(stale, oldKey, newKey, 1)
+
+	for _, tc := range []struct {
+		name     string
+		table    string
+		args     []string // after -H addr --table hash:PATH
+		code     int
+		out      []string
+		want     string // table content afterwards
+		postmap  bool   // postmap must have run
+		failPMap bool
+	}{
+		{"diff writes nothing", stale, []string{"--diff", "--fix-trust", "any"}, 2,
+			[]string{"-" + oldKey, "+" + newKey, "nothing written"}, stale, false, false},
+		{"fix replaces in place and runs postmap", stale, []string{"--fix", "--fix-trust", "any"}, 2,
+			[]string{"fix: 1 replaced, 0 added", "postmap done", "[FIX] cliff.example.org: line 2"}, fixed, true, false},
+		// The table needs no change, but its .db is missing here: postmap
+		// runs so that Postfix sees the source.
+		{"fix of a listed relay writes nothing", fixed, []string{"--fix", "--fix-trust", "any"}, 1,
+			[]string{"fix: no change", "postmap done"}, fixed, true, false},
+		{"keep-old appends", stale, []string{"--fix", "--fix-trust", "any", "--keep-old"}, 2,
+			[]string{"0 replaced, 1 added"}, stale + newKey + " cliff.example.org\r\n", true, false},
+		{"untrusted: refused and nothing written", stale, []string{"--fix"}, 2,
+			[]string{"fix refused", "not trusted", "hint: give the issuing CA with --ca-file"}, stale, false, false},
+		{"table that does not parse cleanly is not rewritten", stale + "lonely-key\r\n", []string{"--fix", "--fix-trust", "any"}, 2,
+			[]string{"does not parse cleanly", "not rewritten"}, stale + "lonely-key\r\n", false, false},
+		{"postmap failure is CRITICAL with its stderr; source already fixed", stale, []string{"--fix", "--fix-trust", "any"}, 2,
+			[]string{"postmap FAILED", "No space left on device", "hint: fix the cause and run postmap"}, fixed, true, true},
+		{"no-postmap", stale, []string{"--fix", "--fix-trust", "any", "--no-postmap"}, 2,
+			[]string{"postmap not run"}, fixed, false, false},
+		{"event handler: SOFT is not acted on", stale, []string{"--fix", "--fix-trust", "any", "--event-state", "CRITICAL", "--event-state-type", "SOFT", "--event-attempt", "2"}, 0,
+			[]string{"nothing to do for CRITICAL SOFT (attempt 2)"}, stale, false, false},
+		{"event handler: WARNING is not acted on", stale, []string{"--fix", "--fix-trust", "any", "--event-state", "WARNING", "--event-state-type", "HARD"}, 0,
+			[]string{"nothing to do for WARNING HARD"}, stale, false, false},
+		{"event handler: CRITICAL HARD fixes", stale, []string{"--fix", "--fix-trust", "any", "--event-state", "CRITICAL", "--event-state-type", "HARD"}, 2,
+			[]string{"fix: 1 replaced"}, fixed, true, false},
+		{"event handler with chosen states", stale, []string{"--fix", "--fix-trust", "any", "--event-state", "WARNING", "--event-state-type", "SOFT", "--fix-on-state", "WARNING,CRITICAL", "--fix-on-type", "SOFT,HARD"}, 2,
+			[]string{"fix: 1 replaced"}, fixed, true, false},
+		{"usage: two modes", stale, []string{"--fix", "--diff"}, 3, []string{"exclude each other"}, stale, false, false},
+		{"usage: backup without fix", stale, []string{"--backup"}, 3, []string{"go with --fix"}, stale, false, false},
+		{"usage: event handler without fix", stale, []string{"--event-state", "CRITICAL"}, 3, []string{"add --fix"}, stale, false, false},
+		{"usage: bad trust", stale, []string{"--fix", "--fix-trust", "maybe"}, 3, []string{"--fix-trust"}, stale, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log := fxFakePostmap(t, tc.failPMap)
+			dir := t.TempDir()
+			path := rtWrite(t, dir, "relay_clientcerts", tc.table)
+			before, _ := os.Stat(path)
+			args := append([]string{"-H", addr, "--table", "hash:" + path}, tc.args...)
+			code, out, _ := rtRun(t, args...)
+			if code != tc.code {
+				t.Errorf("run(%q) = %d, want %d\n%s", args, code, tc.code, out)
+			}
+			for _, s := range tc.out {
+				if !strings.Contains(out, s) {
+					t.Errorf("run(%q) output lacks %q:\n%s", args, s, out)
+				}
+			}
+			got, _ := os.ReadFile(path)
+			if string(got) != tc.want {
+				t.Errorf("table after run(%q):\ngot  %q\nwant %q", args, got, tc.want)
+			}
+			if tc.want == tc.table {
+				if after, _ := os.Stat(path); !after.ModTime().Equal(before.ModTime()) {
+					t.Errorf("table unchanged but its mtime moved: %v -> %v", before.ModTime(), after.ModTime())
+				}
+			}
+			logged, _ := os.ReadFile(log)
+			if ran := len(logged) > 0; ran != tc.postmap {
+				t.Errorf("postmap ran = %v (%q), want %v", ran, logged, tc.postmap)
+			} else if ran && strings.TrimSpace(string(logged)) != "hash:"+path {
+				t.Errorf("postmap args = %q, want hash:%s", logged, path)
+			}
+		})
+	}
+}
+
+func TestRunFixTo(t *testing.T) {
+	t.Parallel()
+	cert := rtCert(t, "cliff.example.org", 90)
+	addr := rtServe(t, cert, false)
+	dir := t.TempDir()
+	src := "# empty\n"
+	path := rtWrite(t, dir, "relay_clientcerts", src)
+	// Probed by address, labelled by the certificate's name.
+	want := src + fingerprint.SHA256.PublicKey(cert.Leaf) + " cliff.example.org\n"
+
+	out := filepath.Join(dir, "fixed")
+	code, stdout, _ := rtRun(t, "-H", addr, "--table", "texthash:"+path, "--fix-to", out, "--fix-trust", "any")
+	if code != 2 || !strings.Contains(stdout, "written to "+out) {
+		t.Errorf("--fix-to FILE: exit %d, output:\n%s", code, stdout)
+	}
+	if got, _ := os.ReadFile(out); string(got) != want {
+		t.Errorf("--fix-to FILE wrote %q, want %q", got, want)
+	}
+	if got, _ := os.ReadFile(path); string(got) != src {
+		t.Errorf("--fix-to changed the source table: %q", got)
+	}
+
+	code, stdout, stderr := rtRun(t, "-H", addr, "--table", "texthash:"+path, "--fix-to", "-", "--fix-trust", "any")
+	if code != 2 || stdout != want || !strings.HasPrefix(stderr, "RELAY_FINGERPRINT CRITICAL - ") {
+		t.Errorf("--fix-to -: exit %d\nstdout %q (want %q)\nstderr %q", code, stdout, want, stderr)
+	}
+
+	code, stdout, _ = rtRun(t, "-H", addr, "--table", path, "--table", path+"2", "--fix-to", out)
+	if code != 3 || !strings.Contains(stdout, "exactly one table") {
+		t.Errorf("--fix-to with two tables: exit %d\n%s", code, stdout)
+	}
+}
+
+// TestRunFixTrustCA: a relay whose chain verifies against --ca-file for
+// the address given with -H is fixed without --fix-trust any.
+func TestRunFixTrustCA(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	leaf, caFile := fxCA(t, dir, "cliff.example.org")
+	addr := rtServe(t, leaf, false)
+	path := rtWrite(t, dir, "relay_clientcerts", "")
+	code, out, _ := rtRun(t, "-H", addr, "--table", "texthash:"+path, "--fix", "--ca-file", caFile)
+	if code != 2 || !strings.Contains(out, "fix: 0 replaced, 1 added") {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+	want := fingerprint.SHA256.PublicKey(leaf.Leaf) + " cliff.example.org\n"
+	if got, _ := os.ReadFile(path); string(got) != want {
+		t.Errorf("table = %q, want %q", got, want)
+	}
+	if code, out, _ := rtRun(t, "-H", addr, "--table", "texthash:"+path); code != 0 {
+		t.Errorf("after the fix: exit %d\n%s", code, out)
+	}
+}
