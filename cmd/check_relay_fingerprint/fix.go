@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -152,7 +153,32 @@ func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observ
 			done(fmt.Sprintf("fix: %s of %s written to %s", countChanges(changes), spec, c.FixTo))
 		case c.Fix:
 			var changes []fix.Change
-			r, err := remedy.Update(ctx, rc.Spec.Path, remedy.Options{Backup: c.Backup}, func(cur []byte) ([]byte, error) {
+			var pmap, pmapErr, reloadErr error
+			var postmapped, reloaded bool
+			// postmap (and reload) run under the table's lock, so the
+			// compiled table is made from exactly what was written and a
+			// concurrent fixer cannot interleave.
+			after := func(changed bool) error {
+				stalePath, _ := stale(rc.Spec)
+				if !rc.Spec.NeedsPostmap() || !changed && stalePath == "" {
+					return nil
+				}
+				if c.NoPostmap {
+					pmap = errNoPostmap
+					return nil
+				}
+				if pmapErr = remedy.Postmap(ctx, "", configDir, spec); pmapErr != nil {
+					return nil
+				}
+				postmapped = true
+				if c.Reload && changed {
+					if reloadErr = remedy.Reload(ctx, "", configDir); reloadErr == nil {
+						reloaded = true
+					}
+				}
+				return nil
+			}
+			r, err := remedy.Update(ctx, rc.Spec.Path, remedy.Options{Backup: c.Backup, After: after}, func(cur []byte) ([]byte, error) {
 				next, ch, err := plan(rc.Spec.Path, cur)
 				changes = ch
 				return next, err
@@ -168,27 +194,28 @@ func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observ
 			if r.Backup != "" {
 				what += ", backup " + r.Backup
 			}
-			if (r.Changed || rc.Stale != "") && rc.Spec.NeedsPostmap() {
-				if c.NoPostmap {
-					what += "; postmap not run (--no-postmap): Postfix does not see it yet"
-				} else if err := remedy.Postmap(ctx, "", configDir, spec); err != nil {
-					note(nagios.Critical, what+"; postmap FAILED, Postfix still uses the old table: "+err.Error()+"; hint: fix the cause and run postmap "+spec)
-					continue
-				} else {
-					what += ", postmap done"
-				}
+			switch {
+			case pmap != nil:
+				what += "; postmap not run (--no-postmap): Postfix does not see it yet"
+			case pmapErr != nil:
+				note(nagios.Critical, what+"; postmap FAILED, Postfix still uses the old table: "+pmapErr.Error()+"; hint: fix the cause and run postmap "+spec)
+				continue
+			case postmapped:
+				what += ", postmap done"
 			}
-			if c.Reload && r.Changed {
-				if err := remedy.Reload(ctx, "", configDir); err != nil {
-					note(nagios.Critical, what+"; postfix reload FAILED: "+err.Error())
-					continue
-				}
+			if reloadErr != nil {
+				note(nagios.Critical, what+"; postfix reload FAILED: "+reloadErr.Error())
+				continue
+			}
+			if reloaded {
 				what += ", postfix reloaded"
 			}
 			done(what)
 		}
 	}
 }
+
+var errNoPostmap = errors.New("--no-postmap")
 
 func countChanges(ch []fix.Change) string {
 	rep, add := 0, 0

@@ -37,7 +37,10 @@ func (f *targetFlags) validate() error {
 		return usagef("nothing to check: give at least one -H HOST or --cert-file PATH")
 	}
 	if !(f.Timeout > 0 && f.Timeout <= 86400) {
-		return usagef("-t must be a number of seconds from 0 to 86400, not %v", f.Timeout)
+		return usagef("-t must be more than 0 and at most 86400 seconds, not %v", f.Timeout)
+	}
+	if err := probe.CheckEHLO(f.EHLO); err != nil {
+		return usagef("--ehlo: %v", err)
 	}
 	if f.Port < 0 || f.Port > 65535 {
 		return usagef("-p must be a port from 1 to 65535, not %d", f.Port)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/alecthomas/kong"
 )
@@ -81,17 +83,82 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintln(stdout, "hint: check_relay_fingerprint --help")
 		return exitUnknown
 	}
-	e := &env{stdout: stdout, stderr: stderr}
-	code = exitUnknown
-	if err := kctx.Run(e, &code); err != nil {
-		fmt.Fprintf(stdout, "RELAY_FINGERPRINT UNKNOWN - %s\n", err)
-		var ue usageError
-		if errors.As(err, &ue) {
-			fmt.Fprintln(stdout, "hint: check_relay_fingerprint --help")
+	timeout := 0.0
+	switch cmd := kctx.Command(); {
+	case strings.HasPrefix(cmd, "check"):
+		timeout = c.Check.Timeout
+	case strings.HasPrefix(cmd, "fingerprint"):
+		timeout = c.Fingerprint.Timeout
+	}
+	return runCommand(kctx, stdout, stderr, timeout)
+}
+
+// watchdogGrace is how long past its -t deadline the plugin may run before
+// the watchdog answers for it, as alarm() does in the C plugins: every
+// step honours the deadline, this catches what might not (a read that
+// blocks in the kernel).
+const watchdogGrace = time.Second
+
+// runCommand runs the parsed command and prints its error, if any. With
+// a timeout, a watchdog returns UNKNOWN if the command overruns it.
+func runCommand(kctx *kong.Context, stdout, stderr io.Writer, timeout float64) int {
+	out, errOut := &gate{w: stdout}, &gate{w: stderr}
+	type result struct {
+		code int
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		code := exitUnknown
+		err := kctx.Run(&env{stdout: out, stderr: errOut}, &code)
+		done <- result{code, err}
+	}()
+	var expired <-chan time.Time
+	if timeout > 0 && timeout <= 86400 {
+		t := time.NewTimer(time.Duration(timeout*float64(time.Second)) + watchdogGrace)
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case r := <-done:
+		if r.err != nil {
+			fmt.Fprintf(stdout, "RELAY_FINGERPRINT UNKNOWN - %s\n", r.err)
+			var ue usageError
+			if errors.As(r.err, &ue) {
+				fmt.Fprintln(stdout, "hint: check_relay_fingerprint --help")
+			}
+			return exitUnknown
 		}
+		return r.code
+	case <-expired:
+		out.close()
+		errOut.close()
+		fmt.Fprintf(stdout, "RELAY_FINGERPRINT UNKNOWN - plugin timeout: still running %s after the -t %v deadline\n", watchdogGrace, timeout)
 		return exitUnknown
 	}
-	return code
+}
+
+// gate is a writer that can be shut: once the watchdog has spoken, the
+// overrunning command's late output is dropped.
+type gate struct {
+	mu     sync.Mutex
+	w      io.Writer
+	closed bool
+}
+
+func (g *gate) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return len(p), nil
+	}
+	return g.w.Write(p)
+}
+
+func (g *gate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
 }
 
 // usageError is bad usage found after parsing (a flag combination kong

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 )
 
 // MaxSize caps how much of a certificate file is read.
@@ -22,7 +23,8 @@ const MaxSize = 4 << 20
 // directory, or a certificate that does not parse is an error naming the
 // file and the line of the block.
 func Read(path string) ([]*x509.Certificate, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO must not wait for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("certificate file: %w", err)
 	}
@@ -31,6 +33,8 @@ func Read(path string) ([]*x509.Certificate, error) {
 		return nil, fmt.Errorf("certificate file: %w", err)
 	} else if fi.IsDir() {
 		return nil, fmt.Errorf("certificate file %s is a directory; hint: name the PEM file in it, e.g. %s/cert.pem", path, path)
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("certificate file %s is not a regular file (a FIFO, device or socket)", path)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
 	if err != nil {

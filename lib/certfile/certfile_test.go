@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -40,6 +41,7 @@ func TestRead(t *testing.T) {
 		{"key only", write("key.pem", key), 0, "no PEM certificate"},
 		{"broken names line", write("broken.pem", broken), 0, "broken.pem:2:"},
 		{"directory", dir, 0, "is a directory"},
+		{"fifo does not hang", fifo(t, dir), 0, "not a regular file"},
 		{"missing", filepath.Join(dir, "missing.pem"), 0, "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,4 +60,12 @@ func TestRead(t *testing.T) {
 			}
 		})
 	}
+}
+
+func fifo(t *testing.T, dir string) string {
+	p := filepath.Join(dir, "fifo.pem")
+	if err := syscall.Mkfifo(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

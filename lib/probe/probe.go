@@ -168,13 +168,25 @@ type session struct {
 	r    *replyReader
 }
 
+// CheckEHLO tells whether name can be sent with EHLO: one word, no
+// space or control character.
+func CheckEHLO(name string) error {
+	if name == "" {
+		return fmt.Errorf("invalid EHLO name %q: empty", name)
+	}
+	if strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return fmt.Errorf("invalid EHLO name %q: space or control character", name)
+	}
+	return nil
+}
+
 func (s *session) run() error {
 	o := &s.opts
 	if o.EHLO == "" {
 		o.EHLO = "localhost"
 	}
-	if strings.ContainsFunc(o.EHLO, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return fmt.Errorf("invalid EHLO name %q: space or control character", o.EHLO)
+	if err := CheckEHLO(o.EHLO); err != nil {
+		return err
 	}
 	if o.Protocol != SMTP && o.Protocol != SMTPS {
 		return fmt.Errorf("invalid protocol %v", o.Protocol)

@@ -23,6 +23,8 @@ package remedy
 //  7. The new content is written to DIR/.BASE<digits> (renameio), chowned
 //     to the table's uid and gid, chmodded to its mode, fsynced and renamed
 //     over TARGET. DIR is fsynced.
+//  8. Options.After runs (also when step 4 found nothing to change), still
+//     under the lock: postmap there compiles exactly what was written.
 //
 // A process killed at any point leaves TARGET with either the old or the new
 // content, plus at most one temp file, removed by a later Update (step 5).
@@ -60,6 +62,12 @@ type Options struct {
 	// Backup keeps the previous content as TARGET.bak (TARGET being the real
 	// file behind the path), replacing an older backup atomically.
 	Backup bool
+	// After, when set, runs under the lock once the table is written, or
+	// found unchanged (changed is false), before the lock is released. It is
+	// the place for postmap: the compiled table then always matches the
+	// source it was made from, and no concurrent Update can slip a write in
+	// between. Its error is returned, wrapped, with the Result.
+	After func(changed bool) error
 }
 
 // Result tells what Update did.
@@ -157,7 +165,7 @@ type meta struct {
 	uid, gid int
 }
 
-// updateLocked runs steps 2 to 7 of the protocol. retarget reports that the
+// updateLocked runs steps 2 to 8 of the protocol. retarget reports that the
 // path resolved to another file once the lock was held.
 func updateLocked(ctx context.Context, abs, target string, opts Options, edit func([]byte) ([]byte, error)) (res Result, retarget bool, err error) {
 	res.Target = target
@@ -193,7 +201,7 @@ func updateLocked(ctx context.Context, abs, target string, opts Options, edit fu
 		return res, false, fmt.Errorf("edit %s: %w", target, err)
 	}
 	if bytes.Equal(orig, next) {
-		return res, false, nil
+		return res, false, after(opts, res, target)
 	}
 	if err := ctx.Err(); err != nil {
 		return res, false, fmt.Errorf("update %s: %w", target, err)
@@ -215,7 +223,21 @@ func updateLocked(ctx context.Context, abs, target string, opts Options, edit fu
 	if err := syncDir(dir); err != nil {
 		return res, false, fmt.Errorf("replaced %s but could not sync its directory: %w", target, err)
 	}
-	return res, false, nil
+	return res, false, after(opts, res, target)
+}
+
+// after runs opts.After, still under the lock.
+func after(opts Options, res Result, target string) error {
+	if opts.After == nil {
+		return nil
+	}
+	if err := opts.After(res.Changed); err != nil {
+		if res.Changed {
+			return fmt.Errorf("%s was replaced, then: %w", target, err)
+		}
+		return err
+	}
+	return nil
 }
 
 // readTable reads the regular file target without following a symlink and

@@ -650,3 +650,41 @@ func checkEachLineOnce(t *testing.T, content []byte, header string, want []strin
 		t.Errorf("%d lines after the header, want %d", len(lines)-1, len(want))
 	}
 }
+
+// TestUpdateAfterRunsUnderTheLock: After sees the content just written,
+// runs when nothing changed too, and holds the lock while it runs (the
+// postmap race of concurrent --fix runs).
+func TestUpdateAfterRunsUnderTheLock(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "relay_clientcerts")
+	if err := os.WriteFile(path, []byte("a 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		next    string
+		changed bool
+	}{{"changed", "a 1\nb 2\n", true}, {"unchanged", "a 1\nb 2\n", false}} {
+		var ran, sawChanged bool
+		var seen []byte
+		_, err := Update(context.Background(), path, Options{After: func(changed bool) error {
+			ran, sawChanged = true, changed
+			seen, _ = os.ReadFile(path)
+			other := flock.New(path + LockSuffix)
+			if ok, _ := other.TryLock(); ok {
+				other.Unlock()
+				t.Errorf("%s: the lock was free while After ran", tc.name)
+			}
+			return nil
+		}}, func([]byte) ([]byte, error) { return []byte(tc.next), nil })
+		if err != nil || !ran || sawChanged != tc.changed || string(seen) != tc.next {
+			t.Errorf("%s: err %v, ran %v, changed %v (want %v), saw %q (want %q)", tc.name, err, ran, sawChanged, tc.changed, seen, tc.next)
+		}
+	}
+	_, err := Update(context.Background(), path, Options{After: func(bool) error { return errors.New("postmap failed") }},
+		func(b []byte) ([]byte, error) { return append(b, "c 3\n"...), nil })
+	if err == nil || !strings.Contains(err.Error(), "was replaced, then: postmap failed") {
+		t.Errorf("After error: %v", err)
+	}
+}

@@ -76,6 +76,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 )
 
@@ -265,7 +266,8 @@ func Read(path string) (*Table, error) {
 	if err := checkFile(path, fi); err != nil {
 		return nil, err
 	}
-	f, err := os.Open(path)
+	// O_NONBLOCK too: a FIFO swapped in after the Stat must not block.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("read table source: %w", err)
 	}
