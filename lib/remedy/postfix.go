@@ -23,7 +23,7 @@ const (
 	// output keeps its head and its tail (where fatal messages are).
 	maxDetail = 1024
 	// waitDelay bounds the wait for a killed command's output pipes.
-	waitDelay = 2 * time.Second
+	waitDelay = 200 * time.Millisecond // after a kill at the deadline, for pipes held by the child's children; short, so the plugin still answers inside its -t
 )
 
 // Postmap runs "postmap [-c configDir] spec", spec being TYPE:PATH (or a
