@@ -40,7 +40,7 @@ type golden struct {
 func toGolden(t *Table) golden {
 	g := golden{Len: t.Len(), Lines: len(t.Lines), Entries: []goldenEntry{}, Warnings: []goldenWarning{}}
 	for _, e := range t.Entries {
-		g.Entries = append(g.Entries, goldenEntry{e.Key, e.Value, e.Line, e.EndLine, e.DupOf})
+		g.Entries = append(g.Entries, goldenEntry(e))
 	}
 	for _, w := range t.Warnings {
 		g.Warnings = append(g.Warnings, goldenWarning{w.Line, w.Kind.String(), w.Msg})
