@@ -10,13 +10,12 @@ package fingerprint
 
 import (
 	"crypto"
-	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
+	_ "crypto/md5" // registers crypto.MD5 for Hash().New()
+	_ "crypto/sha1"
+	_ "crypto/sha256"
+	_ "crypto/sha512"
 	"crypto/x509"
 	"fmt"
-	"hash"
 	"strings"
 )
 
@@ -49,24 +48,13 @@ func ParseDigest(s string) (Digest, error) {
 
 // Size returns the digest's length in bytes, or 0 for an unknown digest.
 func (d Digest) Size() int {
-	switch d {
-	case MD5:
-		return md5.Size
-	case SHA1:
-		return sha1.Size
-	case SHA224:
-		return sha256.Size224
-	case SHA256:
-		return sha256.Size
-	case SHA384:
-		return sha512.Size384
-	case SHA512:
-		return sha512.Size
+	if h := d.Hash(); h != 0 {
+		return h.Size()
 	}
 	return 0
 }
 
-// Hash returns the crypto.Hash behind d.
+// Hash returns the crypto.Hash behind d, or 0 for an unknown digest.
 func (d Digest) Hash() crypto.Hash {
 	switch d {
 	case MD5:
@@ -85,28 +73,10 @@ func (d Digest) Hash() crypto.Hash {
 	return 0
 }
 
-func (d Digest) new() hash.Hash {
-	switch d {
-	case MD5:
-		return md5.New()
-	case SHA1:
-		return sha1.New()
-	case SHA224:
-		return sha256.New224()
-	case SHA256:
-		return sha256.New()
-	case SHA384:
-		return sha512.New384()
-	case SHA512:
-		return sha512.New()
-	}
-	panic("fingerprint: unknown digest " + string(d))
-}
-
 // Sum returns the fingerprint of der: the digest as upper-case hex pairs
 // joined by colons, e.g. "D7:04:2F:...". d must be a known digest.
 func (d Digest) Sum(der []byte) string {
-	h := d.new()
+	h := d.Hash().New() // panics for an unknown digest, as documented
 	h.Write(der)
 	return Format(h.Sum(nil))
 }
