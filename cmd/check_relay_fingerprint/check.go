@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/nagios"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postconf"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/remedy"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/table"
 )
 
@@ -88,13 +90,22 @@ func (c *checkCmd) Run(e *env, code *int) error {
 	if c.Unreachable == "critical" {
 		cfg.Unreachable = nagios.Critical
 	}
-	specs := make([]table.Spec, 0, len(c.Tables))
-	for _, t := range c.Tables {
-		s, err := table.ParseSpec(t)
-		if err != nil {
-			return usagef("--table %s: %v", t, err)
+	// Each --table is a receiver's relay_clientcerts: one table, or a
+	// list as main.cf writes it ("hash:/a, texthash:/b"), searched in
+	// order as Postfix does.
+	specs := make([]groupSpec, 0, len(c.Tables))
+	for i, t := range c.Tables {
+		names := splitList(t)
+		if len(names) == 0 {
+			names = []string{t} // let ParseSpec say what is wrong
 		}
-		specs = append(specs, s)
+		for _, name := range names {
+			s, err := table.ParseSpec(name)
+			if err != nil {
+				return usagef("--table %s: %v", t, err)
+			}
+			specs = append(specs, groupSpec{s, i + 1})
+		}
 	}
 	if c.Digest != "" {
 		if cfg.Digest, err = parseDigest(c.Digest); err != nil {
@@ -132,7 +143,7 @@ func (c *checkCmd) Run(e *env, code *int) error {
 					pcErr = fmt.Errorf("postconf relay_clientcerts %s: %w", t, err)
 					break
 				}
-				specs = append(specs, sp)
+				specs = append(specs, groupSpec{sp, len(c.Tables) + 1})
 			}
 			if cfg.Digest == "" {
 				if cfg.Digest, err = fingerprint.ParseDigest(s.Digest); err != nil {
@@ -149,6 +160,11 @@ func (c *checkCmd) Run(e *env, code *int) error {
 	if gathErr != nil {
 		return gathErr
 	}
+	configDir := ""
+	if pc != nil {
+		configDir = pc.ConfigDir
+	}
+	queryCompiled(ctx, cfg, obs, recv, configDir)
 
 	cfg.Now = time.Now()
 	plain := make([]check.Observation, len(obs))
@@ -173,10 +189,6 @@ func (c *checkCmd) Run(e *env, code *int) error {
 	}
 	var fixed bytes.Buffer
 	if c.fixFlags.any() {
-		configDir := ""
-		if pc != nil {
-			configDir = pc.ConfigDir
-		}
 		c.remediate(ctx, cfg, obs, recv, &res, &fixed, configDir)
 	}
 	if c.Verbose > 0 {
@@ -205,10 +217,11 @@ func (c *checkCmd) Run(e *env, code *int) error {
 
 // readReceivers reads every table's source and checks its compiled file
 // against it.
-func readReceivers(specs []table.Spec) []check.Receiver {
+func readReceivers(specs []groupSpec) []check.Receiver {
 	recv := make([]check.Receiver, len(specs))
-	for i, s := range specs {
-		recv[i].Spec = s
+	for i, gs := range specs {
+		s := gs.spec
+		recv[i].Spec, recv[i].Group = s, gs.group
 		t, err := table.Read(s.Path)
 		if err != nil {
 			recv[i].Err = err
@@ -282,16 +295,61 @@ func verboseLines(cfg check.Config, obs []observed, level int) []string {
 
 func round(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
 
+// groupSpec is a table and the relay_clientcerts list it belongs to.
+type groupSpec struct {
+	spec  table.Spec
+	group int
+}
+
+// splitList splits a relay_clientcerts value as Postfix does: on commas
+// and whitespace.
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\r' || r == '\n' })
+}
+
 // uniqueSpecs drops tables named twice (by --table and --postconf, say),
 // keeping the first.
-func uniqueSpecs(specs []table.Spec) []table.Spec {
+func uniqueSpecs(specs []groupSpec) []groupSpec {
 	seen := map[table.Spec]bool{}
 	out := specs[:0:0]
 	for _, s := range specs {
-		if !seen[s] {
-			seen[s] = true
+		if !seen[s.spec] {
+			seen[s.spec] = true
 			out = append(out, s)
 		}
 	}
 	return out
+}
+
+// queryCompiled looks the observed fingerprints up in every compiled
+// table that is older than its source (postmap -q): that is what Postfix
+// reads until postmap runs, so the verdict follows it. Without postmap
+// (a monitoring host without Postfix) the source is judged, with the
+// "run postmap" warning.
+func queryCompiled(ctx context.Context, cfg check.Config, obs []observed, recv []check.Receiver, configDir string) {
+	var keys []string
+	for _, o := range obs {
+		if leaf := o.Leaf(); leaf != nil {
+			for _, p := range cfg.Fingerprints(leaf) {
+				keys = append(keys, p.Value)
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	for i := range recv {
+		rc := &recv[i]
+		if rc.Table == nil || rc.Stale == "" || rc.StaleMissing || !rc.Spec.NeedsPostmap() {
+			continue
+		}
+		found, err := remedy.Query(ctx, "", configDir, rc.Spec.String(), keys)
+		if err != nil {
+			continue
+		}
+		rc.InForce = map[string]bool{}
+		for k := range found {
+			rc.InForce[table.Fold(k)] = true
+		}
+	}
 }

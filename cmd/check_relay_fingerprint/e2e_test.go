@@ -319,26 +319,25 @@ func (w *e2eWorld) testStale(t *testing.T) {
 			name:     "relay's entry removed",
 			compiled: e2eEntry(fp, e2eRelayName) + e2eEntry(e2eOther, "other"),
 			src:      e2eEntry(e2eOther, "other"),
-			smtp:     250, code: exitCritical,
-			design: "the source no longer lists the relay, the compiled table still does: CRITICAL is what Postfix will say after the next postmap",
-			output: "run postmap " + w.recv.TableSpec(),
+			// The plugin reads the compiled table with postmap -q, as
+			// Postfix does, and warns that the next postmap drops the relay.
+			smtp: 250, code: exitWarning,
+			output: "the next postmap drops it and Postfix will refuse this relay",
 		},
 		{
 			name:     "relay's entry added",
 			compiled: e2eEntry(e2eOther, "other"),
 			src:      e2eEntry(e2eOther, "other") + e2eEntry(fp, e2eRelayName),
-			smtp:     454, code: exitWarning,
-			bug:    "the source lists the relay, the compiled table does not: Postfix refuses now, the plugin only warns to run postmap",
-			output: "run postmap " + w.recv.TableSpec(),
+			smtp:     454, code: exitCritical,
+			output: "but not in " + w.recv.TablePath + ".db, which Postfix reads: run postmap " + w.recv.TableSpec(),
 		},
 		{
 			name:     "compiled table missing",
 			compiled: e2eEntry(fp, e2eRelayName),
 			src:      e2eEntry(fp, e2eRelayName),
 			removeDB: true,
-			smtp:     451, code: exitWarning,
-			bug:    "without its .db the table is unavailable: Postfix defers every relay (451 4.3.0), the plugin only warns",
-			output: ".db does not exist: Postfix cannot use this table; run postmap " + w.recv.TableSpec(),
+			smtp:     451, code: exitCritical,
+			output: ".db does not exist: Postfix answers every relay 451 4.3.0 (lookup failure); run postmap " + w.recv.TableSpec(),
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -107,7 +107,7 @@ func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observ
 	}
 	opts := fix.Options{Config: cfg, KeepOld: c.KeepOld}
 	// plan parses content, refuses a table that does not parse cleanly and
-	// returns the corrected bytes.
+	// returns the corrected bytes; opts.Elsewhere is set per list below.
 	plan := func(path string, content []byte) ([]byte, []fix.Change, error) {
 		t, err := table.Parse(path, content)
 		if err != nil {
@@ -123,11 +123,34 @@ func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observ
 		return t.Bytes(), changes, nil
 	}
 
-	for _, rc := range recv {
+	// In a relay_clientcerts list of several tables the fix goes to the
+	// first readable one; a certificate any table of the list holds needs
+	// nothing, as Postfix searches them all.
+	first := map[int]int{} // Group -> index of its first readable table
+	for i, rc := range recv {
+		if _, ok := first[rc.Group]; !ok && rc.Table != nil && rc.Group != 0 {
+			first[rc.Group] = i
+		}
+	}
+	for i, rc := range recv {
 		if rc.Table == nil {
 			continue
 		}
 		spec := rc.Spec.String()
+		if rc.Group != 0 && first[rc.Group] != i {
+			res.Long = append(res.Long, fmt.Sprintf("[FIX] %s: not changed: fixes to its relay_clientcerts list go to %s", spec, recv[first[rc.Group]].Spec))
+			continue
+		}
+		opts.Elsewhere = func(fp string) bool {
+			for j, other := range recv {
+				if j != i && other.Table != nil && other.Group != 0 && other.Group == rc.Group {
+					if _, ok := other.Table.Lookup(fp); ok {
+						return true
+					}
+				}
+			}
+			return false
+		}
 		switch {
 		case c.Diff || c.FixTo != "":
 			cur := rc.Table.Bytes()

@@ -90,7 +90,7 @@ func TestRunFix(t *testing.T) {
 			[]string{"fix: 1 replaced, 0 added", "postmap done", "[FIX] cliff.example.org: line 2"}, fixed, true, false},
 		// The table needs no change, but its .db is missing here: postmap
 		// runs so that Postfix sees the source.
-		{"fix of a listed relay writes nothing", fixed, []string{"--fix", "--fix-trust", "any"}, 1,
+		{"fix of a listed relay writes nothing", fixed, []string{"--fix", "--fix-trust", "any"}, 2,
 			[]string{"fix: no change", "postmap done"}, fixed, true, false},
 		{"keep-old appends", stale, []string{"--fix", "--fix-trust", "any", "--keep-old"}, 2,
 			[]string{"0 replaced, 1 added"}, stale + newKey + " cliff.example.org\r\n", true, false},

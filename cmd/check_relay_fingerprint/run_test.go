@@ -202,6 +202,8 @@ func TestRun(t *testing.T) {
 	missing := filepath.Join(dir, "missing")
 	certPEM := rtWrite(t, dir, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw})))
 	notPEM := rtWrite(t, dir, "not.pem", "hello\n")
+	emptyTable := rtWrite(t, dir, "empty", "# no relay here\n")
+	rtWrite(t, dir, "empty2", "# nor here\n")
 
 	// hash: with a compiled file newer than the source, and without one.
 	hashSrc := rtWrite(t, dir, "hashed", sha.PublicKey(leaf)+" cliff.example.org\n")
@@ -276,7 +278,8 @@ func TestRun(t *testing.T) {
 			out: []string{"listed in 1 table"}},
 		{name: "same relay twice: probed once", args: []string{"-H", starttls, "-H", starttls, "--table", keyTable}, code: 0,
 			out: []string{"relays=1;"}},
-		{name: "hash: table never postmapped: WARNING", args: []string{"-H", starttls, "--table", unhashedTable}, code: 1,
+		// Postfix answers 451 4.3.0 to every relay then (see the e2e tests).
+		{name: "hash: table never postmapped: CRITICAL", args: []string{"-H", starttls, "--table", unhashedTable}, code: 2,
 			out: []string{".db does not exist", "run postmap " + unhashedTable}},
 
 		// Thresholds on days left (the certificate has 60).
@@ -358,8 +361,10 @@ func TestRun(t *testing.T) {
 			out: []string{"usage: unknown flag --bogus"}},
 		{name: "usage: pattern table", args: []string{"-H", starttls, "--table", "regexp:/x"}, code: 3,
 			out: []string{`usage: --table regexp:/x: table "regexp:/x": unsupported type "regexp"`}},
-		{name: "usage: two tables in one --table", args: []string{"-H", starttls, "--table", "hash:/a,hash:/b"}, code: 3,
-			out: []string{"usage: --table hash:/a,hash:/b", "give one table"}},
+		{name: "one --table naming a list, as main.cf does: listed in its second table", args: []string{"-H", starttls, "--table", "texthash:" + emptyTable + ", " + keyTable}, code: 0,
+			out: []string{"in texthash:" + emptyTable + ", " + keyTable + ": listed"}},
+		{name: "one --table naming a list: listed in none", args: []string{"-H", starttls, "--table", "texthash:" + emptyTable + " texthash:" + emptyTable + "2"}, code: 2,
+			out: []string{"not listed in texthash:" + emptyTable + ", texthash:" + emptyTable + "2"}},
 		{name: "usage: -4 and -6", args: []string{"-4", "-6", "-H", starttls, "--table", keyTable}, code: 3,
 			out: []string{"usage: ", "--ipv4 and --ipv6"}},
 		{name: "usage: -t 0", args: []string{"-H", starttls, "--table", keyTable, "-t", "0"}, code: 3,

@@ -102,6 +102,41 @@ type Receiver struct {
 	Stale string
 	// StaleMissing is true when Stale does not exist at all.
 	StaleMissing bool
+	// InForce, when not nil, says which keys the stale compiled table
+	// (what Postfix reads) holds, folded as table.Fold does: the caller
+	// looked the observed fingerprints up in it (postmap -q). The listing
+	// verdict then follows the compiled table, as Postfix does.
+	InForce map[string]bool
+	// Group numbers the relay_clientcerts list the table belongs to:
+	// receivers with the same non-zero Group, next to each other, are one list
+	// ("hash:A, texthash:B" in main.cf), searched in order, and a relay is
+	// listed when any of them lists it. Group 0 is a list of its own.
+	Group int
+}
+
+// lookup finds the first of prints that the table lists, in the source.
+func (rc Receiver) lookup(prints []Print) (*Print, table.Entry) {
+	for _, p := range prints {
+		if e, ok := rc.Table.Lookup(p.Value); ok {
+			return &p, e
+		}
+	}
+	return nil, table.Entry{}
+}
+
+// inForce finds the first of prints that Postfix sees: in InForce when
+// the compiled table is stale and was queried, else in the source.
+func (rc Receiver) inForce(prints []Print) *Print {
+	if rc.InForce == nil {
+		p, _ := rc.lookup(prints)
+		return p
+	}
+	for _, p := range prints {
+		if rc.InForce[table.Fold(p.Value)] {
+			return &p
+		}
+	}
+	return nil
 }
 
 // Config holds the policy: what to compare and where the thresholds are.
@@ -219,37 +254,8 @@ func (j *judge) run(obs []Observation, recv []Receiver) {
 		}
 		prints := j.cfg.Fingerprints(leaf)
 		want := prints[len(prints)-1] // pubkey when it counts: stable across key-reusing renewals
-		for ti, rc := range recv {
-			if rc.Table == nil {
-				continue
-			}
-			l := Listing{Obs: oi, Table: ti, Want: want}
-			for _, p := range prints {
-				if e, ok := rc.Table.Lookup(p.Value); ok {
-					p := p
-					l.Matched, l.Entry = &p, e
-					break
-				}
-			}
-			j.v.Listings = append(j.v.Listings, l)
-			where := fmt.Sprintf("%s in %s", o.Where(), rc.Spec)
-			if l.Matched == nil {
-				j.v.Unlisted++
-				fps := make([]string, len(prints))
-				for i, p := range prints {
-					fps[i] = p.Kind + " " + p.Value
-				}
-				j.add(nagios.Critical,
-					fmt.Sprintf("%s presents %s %s, not listed in %s", o.Where(), j.cfg.Digest, want.Value, rc.Spec),
-					fmt.Sprintf("%s: not listed (%s %s); add: %s %s", where, j.cfg.Digest, strings.Join(fps, ", "), want.Value, Label(o)))
-				continue
-			}
-			text := fmt.Sprintf("%s: listed by %s fingerprint at %s:%d", where, l.Matched.Kind, rc.Table.Path, l.Entry.Line)
-			if _, both := rc.Table.Lookup(want.Value); l.Matched.Kind == "cert" && j.cfg.Match == MatchAny && !both {
-				text += fmt.Sprintf("; hint: listed by certificate only, this breaks at its next renewal; add the public-key line %q, stable while the key is reused",
-					want.Value+" "+Label(o))
-			}
-			j.add(nagios.OK, "", text)
+		for _, g := range groups(recv) {
+			j.listing(oi, o, prints, want, recv, g)
 		}
 		days := leaf.NotAfter.Sub(j.cfg.Now).Hours() / 24
 		minDays = math.Min(minDays, days)
@@ -400,12 +406,26 @@ func (j *judge) differing(obs []Observation) {
 func (j *judge) tableNotes(rc Receiver) {
 	t := rc.Table
 	spec := rc.Spec.String()
-	if rc.Stale != "" {
+	switch {
+	case rc.StaleMissing:
+		// Postfix answers "451 4.3.0 Temporary lookup failure" to every
+		// client while the compiled table is missing.
+		text := fmt.Sprintf("%s: %s does not exist: Postfix answers every relay 451 4.3.0 (lookup failure); run postmap %s", spec, rc.Stale, spec)
+		j.add(nagios.Critical, text, text)
+	case rc.Stale != "":
 		text := fmt.Sprintf("%s: %s is older than its source: Postfix still uses the old table; run postmap %s", spec, rc.Stale, spec)
-		if rc.StaleMissing {
-			text = fmt.Sprintf("%s: %s does not exist: Postfix cannot use this table; run postmap %s", spec, rc.Stale, spec)
-		}
 		j.add(nagios.Warning, text, text)
+	}
+	if rc.Spec.Type == "texthash" {
+		for _, w := range t.Warnings {
+			if w.Kind == table.WarnDuplicate {
+				// texthash loads the file at start-up and refuses it whole
+				// on a duplicate key: every lookup then fails (451 4.3.0).
+				text := fmt.Sprintf("%s: duplicate key (%s): Postfix refuses a texthash table with duplicates and answers every relay 451 4.3.0", spec, w)
+				j.add(nagios.Critical, text, text)
+				break
+			}
+		}
 	}
 	var notes []string
 	for _, w := range t.Warnings {

@@ -259,12 +259,22 @@ func TestJudge(t *testing.T) {
 			long:    []string{"[OK] " + relayAt, "[WARNING] " + tablePath + ":2: expected format"},
 		},
 		{
-			name:    "duplicate key: WARNING",
+			name:    "duplicate key in a hash table: WARNING",
 			obs:     []check.Observation{relay(relayName, relayAddr, certA)},
-			recv:    []check.Receiver{receiver(t, tableSpec, lines(keyFP+" "+relayName, strings.ToLower(keyFP)+" again"))},
+			recv:    []check.Receiver{receiver(t, "hash:"+tablePath, lines(keyFP+" "+relayName, strings.ToLower(keyFP)+" again"))},
 			state:   nagios.Warning,
 			summary: tablePath + ":2: duplicate entry",
 			long:    []string{"listed by pubkey fingerprint at " + tablePath + ":1"},
+		},
+		{
+			// Postfix refuses a texthash table with a duplicate key whole:
+			// every relay gets 451 4.3.0 (proved by the e2e tests).
+			name:    "duplicate key in a texthash table: CRITICAL",
+			obs:     []check.Observation{relay(relayName, relayAddr, certA)},
+			recv:    []check.Receiver{receiver(t, "texthash:"+tablePath, lines(keyFP+" "+relayName, strings.ToLower(keyFP)+" again"))},
+			state:   nagios.Critical,
+			summary: "texthash:" + tablePath + ": duplicate key",
+			inSum:   []string{"451 4.3.0"},
 		},
 		{
 			name: "several table notes: counted in the summary, capped in the long output",
@@ -435,14 +445,65 @@ func TestJudge(t *testing.T) {
 			inSum:   []string{"run postmap hash:" + tablePath},
 		},
 		{
-			name: "missing compiled table: WARNING, run postmap",
+			name: "one relay_clientcerts list: listed in its second table is OK",
+			obs:  []check.Observation{relay(relayName, relayAddr, certA)},
+			recv: func() []check.Receiver {
+				a, b := listB, listA
+				a.Group, b.Group = 1, 1
+				b.Spec.Path = "/etc/postfix/more"
+				return []check.Receiver{a, b}
+			}(),
+			state: nagios.OK,
+			long:  []string{"in " + tableSpec + ", texthash:/etc/postfix/more: listed by pubkey fingerprint"},
+		},
+		{
+			name: "one relay_clientcerts list: listed in none is CRITICAL naming the list",
+			obs:  []check.Observation{relay(relayName, relayAddr, certA)},
+			recv: func() []check.Receiver {
+				a, b := listB, listB
+				a.Group, b.Group = 1, 1
+				b.Spec.Path = "/etc/postfix/more"
+				return []check.Receiver{a, b}
+			}(),
+			state:    nagios.Critical,
+			inSum:    []string{"not listed in " + tableSpec + ", texthash:/etc/postfix/more"},
+			unlisted: 1,
+		},
+		{
+			// Added to the source, postmap not run: Postfix reads the old
+			// compiled table and refuses the relay (e2e).
+			name: "stale compiled table without the relay: CRITICAL although the source lists it",
+			obs:  []check.Observation{relay(relayName, relayAddr, certA)},
+			recv: func() []check.Receiver {
+				r := receiver(t, "hash:"+tablePath, lines(keyFP+" "+relayName))
+				r.Stale, r.InForce = tablePath+".db", map[string]bool{}
+				return []check.Receiver{r}
+			}(),
+			state:    nagios.Critical,
+			inSum:    []string{"listed in the source " + tablePath + " but not in " + tablePath + ".db", "run postmap hash:" + tablePath},
+			unlisted: 1,
+		},
+		{
+			name: "stale compiled table that still lists the relay: WARNING, the next postmap drops it",
+			obs:  []check.Observation{relay(relayName, relayAddr, certA)},
+			recv: func() []check.Receiver {
+				r := receiver(t, "hash:"+tablePath, lines("# emptied"))
+				r.Stale, r.InForce = tablePath+".db", map[string]bool{table.Fold(keyFP): true}
+				return []check.Receiver{r}
+			}(),
+			state: nagios.Warning,
+			long:  []string{"only in " + tablePath + ".db", "the next postmap drops it"},
+		},
+		{
+			// Postfix answers 451 4.3.0 to every relay without it (e2e).
+			name: "missing compiled table: CRITICAL, run postmap",
 			obs:  []check.Observation{relay(relayName, relayAddr, certA)},
 			recv: []check.Receiver{func() check.Receiver {
 				r := receiver(t, "lmdb:"+tablePath, lines(keyFP+" "+relayName))
 				r.Stale, r.StaleMissing = tablePath+".lmdb", true
 				return r
 			}()},
-			state:   nagios.Warning,
+			state:   nagios.Critical,
 			summary: "lmdb:" + tablePath + ": " + tablePath + ".lmdb does not exist",
 			inSum:   []string{"run postmap lmdb:" + tablePath},
 		},

@@ -74,6 +74,10 @@ func (c Change) String() string {
 type Options struct {
 	Config  check.Config // digest and match mode
 	KeepOld bool         // append instead of replacing stale entries
+	// Elsewhere, when set, tells whether another table of the same
+	// relay_clientcerts list holds a fingerprint: Postfix searches the
+	// whole list, so such a certificate needs nothing here.
+	Elsewhere func(fingerprint string) bool
 }
 
 // Plan returns the changes that list every relay's certificates in t.
@@ -88,7 +92,7 @@ func Plan(t *table.Table, relays []Relay, opts Options) []Change {
 			listed := false
 			for _, p := range prints {
 				current[table.Fold(p.Value)] = true
-				if _, ok := t.Lookup(p.Value); ok {
+				if _, ok := t.Lookup(p.Value); ok || opts.Elsewhere != nil && opts.Elsewhere(p.Value) {
 					listed = true
 				}
 			}

@@ -115,6 +115,13 @@ func TestPlan(t *testing.T) {
 			want:   fingerprint.MD5.PublicKey(newCliff) + " cliff.example.org\n",
 		},
 		{
+			name:   "listed in another table of the list: nothing to do, its stale key stays",
+			table:  ck(oldCliff) + " cliff.example.org\n",
+			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true}},
+			opts:   Options{Config: any256, Elsewhere: func(fp string) bool { return fp == pk(newCliff) }},
+			want:   ck(oldCliff) + " cliff.example.org\n",
+		},
+		{
 			name:   "other labels are never touched",
 			table:  ck(other) + " other.example.org\n",
 			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true}},

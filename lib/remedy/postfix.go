@@ -79,19 +79,31 @@ func command(name, given string) (string, error) {
 }
 
 func run(ctx context.Context, name, given string, args []string) error {
+	_, err := runIO(ctx, name, given, args, nil, nil)
+	return err
+}
+
+// runIO runs the command with stdin; ok, when not nil, may accept a
+// failed run by its exit code and stderr (postmap -q exits 1 when it
+// finds nothing). It returns what the command wrote to stdout.
+func runIO(ctx context.Context, name, given string, args []string, stdin []byte, ok func(code int, stderr []byte) bool) ([]byte, error) {
 	prog, err := command(name, given)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	line := strings.Join(append([]string{prog}, args...), " ")
 	var stdout, stderr bounded
 	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	cmd.WaitDelay = waitDelay
 	err = cmd.Run()
-	if err == nil {
-		return nil
+	var exit *exec.ExitError
+	if err == nil || ok != nil && ctx.Err() == nil && errors.As(err, &exit) && ok(exit.ExitCode(), stderr.Bytes()) {
+		return stdout.Bytes(), nil
 	}
 	detail := summarize(stderr.Bytes())
 	if detail == "" {
@@ -101,9 +113,39 @@ func run(ctx context.Context, name, given string, args []string) error {
 		err = fmt.Errorf("%w (%v)", ctxErr, err)
 	}
 	if detail != "" {
-		return fmt.Errorf("%s: %w: %s", line, err, detail)
+		return nil, fmt.Errorf("%s: %w: %s", line, err, detail)
 	}
-	return fmt.Errorf("%s: %w", line, err)
+	return nil, fmt.Errorf("%s: %w", line, err)
+}
+
+// Query looks keys up in the compiled table spec (TYPE:PATH), as Postfix
+// does, with "postmap [-c configDir] -q - spec", and returns the keys it
+// holds, as given. postmapPath and configDir are as for Postmap. Keys
+// must not contain a newline.
+func Query(ctx context.Context, postmapPath, configDir, spec string, keys []string) (map[string]bool, error) {
+	if spec == "" || strings.HasPrefix(spec, "-") {
+		return nil, fmt.Errorf("postmap -q: bad table name %q", spec)
+	}
+	var in bytes.Buffer
+	for _, k := range keys {
+		if strings.ContainsAny(k, "\r\n") || k == "" {
+			return nil, fmt.Errorf("postmap -q: bad key %q", k)
+		}
+		in.WriteString(k)
+		in.WriteByte('\n')
+	}
+	out, err := runIO(ctx, "postmap", postmapPath, configArgs(configDir, "-q", "-", spec), in.Bytes(),
+		func(code int, stderr []byte) bool { return code == 1 && len(bytes.TrimSpace(stderr)) == 0 })
+	if err != nil {
+		return nil, err
+	}
+	found := map[string]bool{}
+	for l := range strings.Lines(string(out)) {
+		if k, _, ok := strings.Cut(l, "\t"); ok {
+			found[k] = true
+		}
+	}
+	return found, nil
 }
 
 // bounded is an io.Writer keeping the first maxOutput bytes written to it.

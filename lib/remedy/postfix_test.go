@@ -207,3 +207,41 @@ func TestPostmapReal(t *testing.T) {
 		t.Fatalf("Postmap of a missing table: error = %v, want postmap's fatal message", err)
 	}
 }
+
+// TestQueryRealPostmap looks keys up in a real compiled table: found keys
+// come back, a table without them is no error, a broken table is.
+func TestQueryRealPostmap(t *testing.T) {
+	t.Parallel()
+	if _, err := command("postmap", ""); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("postmap missing under CI: .ci/run must install postfix")
+		}
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte("compatibility_level = 3.6\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	table := filepath.Join(dir, "t")
+	if err := os.WriteFile(table, []byte("AA:BB x\ncc:dd y\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := Postmap(ctx, "", dir, "hash:"+table); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Query(ctx, "", dir, "hash:"+table, []string{"aa:bb", "ZZ", "CC:DD"})
+	if err != nil || len(got) != 2 || !got["aa:bb"] || !got["CC:DD"] {
+		t.Errorf("Query = %v, %v; want aa:bb and CC:DD", got, err)
+	}
+	got, err = Query(ctx, "", dir, "hash:"+table, []string{"ZZ"})
+	if err != nil || len(got) != 0 {
+		t.Errorf("Query of a missing key = %v, %v; want none, no error", got, err)
+	}
+	if _, err := Query(ctx, "", dir, "hash:"+filepath.Join(dir, "missing"), []string{"ZZ"}); err == nil {
+		t.Error("Query of a missing table: no error")
+	}
+	if _, err := Query(ctx, "", dir, "hash:"+table, []string{"a\nb"}); err == nil {
+		t.Error("Query of a key with a newline: no error")
+	}
+}
