@@ -115,15 +115,14 @@ func Guess(s string) (d Digest, ok bool) {
 	if len(s) < 2 || (len(s)+1)%3 != 0 {
 		return "", false
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if i%3 == 2 {
-			if c != ':' {
-				return "", false
-			}
-		} else if !isHex(c) {
+	last := len(s) - 2 // the last pair has no colon after it
+	for i := 0; i < last; i += 3 {
+		if !hexOK[s[i]] || !hexOK[s[i+1]] || s[i+2] != ':' {
 			return "", false
 		}
+	}
+	if !hexOK[s[last]] || !hexOK[s[last+1]] {
+		return "", false
 	}
 	n := (len(s) + 1) / 3
 	for _, d := range Digests {
@@ -134,6 +133,9 @@ func Guess(s string) (d Digest, ok bool) {
 	return "", true
 }
 
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+// hexOK tells the hex digits, either case, in one load.
+var hexOK = [256]bool{
+	'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true, '7': true, '8': true, '9': true,
+	'a': true, 'b': true, 'c': true, 'd': true, 'e': true, 'f': true,
+	'A': true, 'B': true, 'C': true, 'D': true, 'E': true, 'F': true,
 }

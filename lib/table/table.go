@@ -78,6 +78,7 @@ import (
 	"strings"
 	"syscall"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Limits on input that Parse and Read refuse outright. Postfix has none, but
@@ -242,7 +243,7 @@ func parse(path string, data []byte, lim limits) (*Table, error) {
 	// Pass 2: assemble logical lines and judge them.
 	p := parser{
 		t:          t,
-		s:          string(data),
+		s:          unsafe.String(unsafe.SliceData(data), len(data)), // Parse keeps data: no copy
 		startBytes: startBytes,
 	}
 	t.Entries = make([]Entry, 0, starts)
@@ -336,12 +337,12 @@ func (t *Table) Lookup(key string) (Entry, bool) {
 }
 
 func (t *Table) lookup(key string) (int, bool) {
-	if folded(key) {
+	if canonical(key) {
 		i, ok := t.index[key]
 		return i, ok
 	}
 	var buf [128]byte
-	b := foldAppend(buf[:0], key)
+	b := canonAppend(buf[:0], key)
 	i, ok := t.index[string(b)] // no allocation: the compiler converts in place
 	return i, ok
 }
@@ -448,7 +449,7 @@ func (p *parser) judge(text string, first, last int) {
 
 // fold returns key folded, allocating from the arena when folding changes it.
 func (p *parser) fold(key string) string {
-	if folded(key) {
+	if canonical(key) {
 		return key
 	}
 	if p.folds.Cap() == 0 {
@@ -456,7 +457,7 @@ func (p *parser) fold(key string) string {
 	}
 	start := p.folds.Len()
 	var buf [128]byte
-	p.folds.Write(foldAppend(buf[:0], key))
+	p.folds.Write(canonAppend(buf[:0], key))
 	// Strings already taken from the builder stay valid as it grows.
 	return p.folds.String()[start:]
 }

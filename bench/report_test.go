@@ -1,0 +1,342 @@
+package bench
+
+// RESULTS.md, as written by TestBench:
+//
+//	# Bench results            machine, date, run parameters
+//	## Targets                 one row per target: ratio, limit, PASS/MISS
+//	## One relay, ...          one table per section: median wall time,
+//	## Table size, ...         p25-p75, median CPU (user+system), median
+//	## Fan-out, ...            peak RSS, and the ratio the section is about
+//	## Findings                everything from this heading on is kept from
+//	                           the previous RESULTS.md, untouched
+//
+// A ratio is a quotient of medians. Peak RSS is ru_maxrss: for a shell
+// pipeline or script it is the largest single process, not the sum.
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+const notesHeading = "\n## Findings"
+
+// keptNotes returns the part of an old RESULTS.md from notesHeading on.
+func keptNotes(old string) string {
+	i := strings.Index(old, notesHeading)
+	if i < 0 {
+		return ""
+	}
+	return old[i:]
+}
+
+type report struct {
+	rounds        int
+	delay         time.Duration
+	elapsed       time.Duration
+	load          [2]string
+	scenarios     []*scenario
+	candidate     string
+	candidateNote string
+	haveSSLCert   bool
+	pluginPath    string
+}
+
+// quantile returns the q-quantile of ds by linear interpolation; 0 for none.
+func quantile[T ~int64](ds []T, q float64) T {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	pos := q * float64(len(s)-1)
+	i := int(pos)
+	if i+1 >= len(s) {
+		return s[len(s)-1]
+	}
+	frac := pos - float64(i)
+	return s[i] + T(frac*float64(s[i+1]-s[i]))
+}
+
+func (sc *scenario) walls() []time.Duration {
+	out := make([]time.Duration, len(sc.samples))
+	for i, s := range sc.samples {
+		out[i] = s.wall
+	}
+	return out
+}
+
+func (sc *scenario) median() time.Duration { return quantile(sc.walls(), 0.5) }
+
+// medianOf returns the median of one field of the samples.
+func (sc *scenario) medianOf(field func(sample) time.Duration) time.Duration {
+	out := make([]time.Duration, len(sc.samples))
+	for i, s := range sc.samples {
+		out[i] = field(s)
+	}
+	return quantile(out, 0.5)
+}
+
+func (sc *scenario) medianRSS() int64 { return quantile(sc.rss, 0.5) }
+
+func (r *report) get(id string) *scenario {
+	for _, sc := range r.scenarios {
+		if sc.id == id {
+			return sc
+		}
+	}
+	return nil
+}
+
+// ratio returns median(a)/median(b), and false when either has no sample.
+func (r *report) ratio(a, b string) (float64, bool) {
+	sa, sb := r.get(a), r.get(b)
+	if sa == nil || sb == nil || len(sa.samples) == 0 || len(sb.samples) == 0 {
+		return 0, false
+	}
+	return float64(sa.median()) / float64(sb.median()), true
+}
+
+type target struct {
+	what  string
+	value float64
+	ok    bool // measured at all
+	limit float64
+	unit  string // "×" or " MB"
+	less  bool   // strictly below the limit (RSS), else at most
+}
+
+func (tg target) result() string {
+	switch {
+	case !tg.ok:
+		return "not measured"
+	case tg.less && tg.value < tg.limit, !tg.less && tg.value <= tg.limit:
+		return "PASS"
+	}
+	return "MISS"
+}
+
+func (r *report) targets(suffix string) []target {
+	ratio := func(what, a, b string, limit float64) target {
+		if sb := r.get(b); sb != nil && sb.plugin {
+			b += suffix // a candidate is compared with itself
+		}
+		v, ok := r.ratio(a+suffix, b)
+		return target{what: what, value: v, ok: ok, limit: limit, unit: "×"}
+	}
+	ts := []target{
+		ratio("one relay: plugin ÷ openssl s_client pipeline", "one", "openssl", 0.3),
+		ratio("one relay: plugin ÷ posttls-finger", "one", "posttls-finger", 0.6),
+		ratio("one relay: plugin ÷ check_smtp -S -D 30", "one", "check_smtp", 1.0),
+		ratio("50 relays ÷ 1 relay (each 2×delay RTT away)", "fan-50", "fan-1", 1.5),
+		ratio("200 relays ÷ 1 relay", "fan-200", "fan-1", 2.0),
+		ratio("100 000-entry table ÷ 1-entry table (one relay, direct)", "table-100000", "one", 1.5),
+	}
+	rss := target{what: "peak RSS, 50 relays and 100 000 entries", limit: 25, unit: " MB", less: true}
+	if sc := r.get("fan-50-100000" + suffix); sc != nil && len(sc.rss) > 0 {
+		rss.value, rss.ok = float64(sc.medianRSS())/1e6, true
+	}
+	return append(ts, rss)
+}
+
+func (r *report) targetsTable() string {
+	var b strings.Builder
+	r.writeTargets(&b, "", "")
+	if r.candidate != "" {
+		r.writeTargets(&b, "+cand", " of the candidate")
+	}
+	return b.String()
+}
+
+func (r *report) writeTargets(b *strings.Builder, suffix, title string) {
+	fmt.Fprintf(b, "\n## Targets%s\n\n| target | measured | limit | result |\n|---|---:|---:|---|\n", title)
+	for _, tg := range r.targets(suffix) {
+		cmp := "≤"
+		if tg.less {
+			cmp = "<"
+		}
+		val := "–"
+		if tg.ok {
+			val = fmt.Sprintf("%.2f%s", tg.value, tg.unit)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s %g%s | **%s** |\n", tg.what, val, cmp, tg.limit, tg.unit, tg.result())
+	}
+}
+
+// section is one table of RESULTS.md: rows and the row ratios refer to.
+type section struct {
+	title, intro string
+	ids          []string
+	base         string // ratios are row ÷ base, or base ÷ row with inverse
+	inverse      bool
+	ratioHead    string
+	proxies      bool // show the harness's (the proxies') CPU time
+}
+
+func (r *report) sections() []section {
+	one := []string{"one", "one+cand", "one-static", "openssl", "posttls-finger", "check_smtp", "check_ssl_cert", "version"}
+	return []section{
+		{
+			title: "One relay, direct",
+			intro: "The one Postfix on 127.0.0.1, no added delay: the cost of each tool itself (process start, TLS, output). " +
+				"The plugin reads a 1-entry table. The last column is the plugin's median divided by the row's.",
+			ids: one, base: "one", inverse: true, ratioHead: "plugin ÷ row",
+		},
+		{
+			title: "Table size, one relay, direct",
+			intro: "The same probe with the relay's entry last in a table of generated fingerprints and labels " +
+				"(texthash: source, about 120 bytes a line). The last column is the row's median divided by the 1-entry run's.",
+			ids:  []string{"one", "one+cand", "table-10000", "table-10000+cand", "table-100000", "table-100000+cand"},
+			base: "one", ratioHead: "row ÷ 1 entry",
+		},
+		{
+			title: "Fan-out, each relay behind its own delaying proxy",
+			intro: fmt.Sprintf("Distinct 127.0.0.1 ports, each a proxy adding %v one way to every chunk "+
+				"(and a round trip before connecting upstream), all in front of the one Postfix. "+
+				"The last column is the row's median divided by the 1-relay run's.", r.delay),
+			ids: []string{"fan-1", "fan-1+cand", "fan-10", "fan-10+cand", "fan-50", "fan-50+cand", "fan-200", "fan-200+cand",
+				"fan-50-100000", "fan-50-100000+cand", "openssl-proxied"},
+			base: "fan-1", ratioHead: "row ÷ 1 relay", proxies: true,
+		},
+	}
+}
+
+func (r *report) render() string {
+	var b strings.Builder
+	b.WriteString("# Bench results\n\n")
+	b.WriteString("Written by `BENCH=1 go test -count=1 -timeout 20m -run '^TestBench$' -v ./bench` (see README.md); " +
+		"everything above **Findings** is rewritten by each run.\n\n")
+	fmt.Fprintf(&b, "- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "- machine: %d CPUs (nproc), %s, Linux %s, %s\n", runtime.NumCPU(), cpuModel(), kernel(), runtime.Version())
+	fmt.Fprintf(&b, "- peers: Postfix %s, %s, check_smtp %s", firstLine(command("postconf", "-d", "-h", "mail_version")),
+		firstLine(command("openssl", "version")), versionOf(command(checkSMTP, "-V")))
+	if r.haveSSLCert {
+		fmt.Fprintf(&b, ", %s", firstLine(command(checkSSLCert, "--version")))
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "- run: %d measured rounds after a warm-up round, every scenario once per round in a fixed order; "+
+		"%v in all; load average %s before, %s after (the machine is shared)\n", r.rounds, r.elapsed.Round(time.Second), r.load[0], r.load[1])
+	fmt.Fprintf(&b, "- wall time is from fork to the child's exit as the bench sees it; CPU is user + system of the child and its children; "+
+		"Postfix CPU is what the Postfix master and its children (smtpd, ...) spent meanwhile (`/proc/PID/schedstat`); "+
+		"proxies CPU is what the bench process itself spent meanwhile, nearly all of it in the delaying proxies; "+
+		"peak RSS is the median of %d more rounds run under GNU `time -f %%M` (`ru_maxrss` of the command; "+
+		"for a shell pipeline or script, its largest single process, not the sum; see `measureRSS` for why not os/exec's own)\n", rssRounds)
+	if r.candidate != "" {
+		fmt.Fprintf(&b, "- candidate: `%s`, run in every plugin scenario as an extra row [candidate]", r.candidate)
+		if r.candidateNote != "" {
+			fmt.Fprintf(&b, ": %s", r.candidateNote)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString(r.targetsTable())
+
+	for _, s := range r.sections() {
+		fmt.Fprintf(&b, "\n## %s\n\n%s\n\n", s.title, s.intro)
+		proxyHead, proxyAlign := "", ""
+		if s.proxies {
+			proxyHead, proxyAlign = " proxies CPU |", "---:|"
+		}
+		fmt.Fprintf(&b, "| what | median | p25–p75 | CPU | Postfix CPU |%s peak RSS | runs | %s |\n|---|---:|---:|---:|---:|%s---:|---:|---:|\n",
+			proxyHead, s.ratioHead, proxyAlign)
+		for _, id := range s.ids {
+			sc := r.get(id)
+			if sc == nil {
+				continue
+			}
+			bid := s.base
+			if strings.HasSuffix(id, "+cand") {
+				bid += "+cand"
+			}
+			base := r.get(bid)
+			ratio := "–"
+			if base != nil && len(base.samples) > 0 && len(sc.samples) > 0 {
+				q := float64(sc.median()) / float64(base.median())
+				if s.inverse {
+					q = 1 / q
+				}
+				ratio = fmt.Sprintf("%.2f", q)
+				if id == bid {
+					ratio = "1"
+				}
+			}
+			runs := fmt.Sprint(len(sc.samples))
+			if len(sc.failed) > 0 {
+				runs += fmt.Sprintf(" (+%d failed)", len(sc.failed))
+			}
+			rss := "–"
+			if len(sc.rss) > 0 {
+				rss = fmt.Sprintf("%.1f MB", float64(sc.medianRSS())/1e6)
+			}
+			proxies := ""
+			if s.proxies {
+				proxies = " " + ms(sc.medianOf(func(s sample) time.Duration { return s.harness })) + " |"
+			}
+			fmt.Fprintf(&b, "| %s<br>`%s` | %s | %s–%s | %s | %s |%s %s | %s | %s |\n", cell(sc.label), cell(sc.shown),
+				ms(sc.median()), ms(quantile(sc.walls(), 0.25)), ms(quantile(sc.walls(), 0.75)),
+				ms(sc.medianOf(func(s sample) time.Duration { return s.cpu })),
+				ms(sc.medianOf(func(s sample) time.Duration { return s.postfix })), proxies, rss, runs, ratio)
+		}
+	}
+	if !r.haveSSLCert {
+		b.WriteString("\ncheck_ssl_cert was not installed; its row is missing (apt-get install monitoring-plugins-contrib).\n")
+	}
+	return b.String()
+}
+
+// cell escapes the pipe, which would end a table cell even in code.
+func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+
+func ms(d time.Duration) string {
+	switch {
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.2f ms", float64(d)/1e6)
+	case d < time.Second:
+		return fmt.Sprintf("%.1f ms", float64(d)/1e6)
+	}
+	return fmt.Sprintf("%.3f s", d.Seconds())
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "CPU model unknown"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "CPU model unknown"
+}
+
+func kernel() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func command(name string, args ...string) string {
+	out, _ := exec.Command(name, args...).CombinedOutput()
+	return string(out)
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+// versionOf returns the "vX.Y" word of a plugin's -V output.
+func versionOf(s string) string {
+	for _, f := range strings.Fields(s) {
+		if strings.HasPrefix(f, "v") && strings.ContainsAny(f, "0123456789") {
+			return strings.Trim(f, "()")
+		}
+	}
+	return firstLine(s)
+}
