@@ -75,42 +75,9 @@ func (c *checkCmd) Run(e *env, code *int) error {
 		*code = exitOK
 		return res.Render(e.stdout)
 	}
-	var cfg check.Config
-	var err error
-	if cfg.Days.Warning, err = parseDays("-w", c.Warning); err != nil {
+	cfg, specs, err := c.config()
+	if err != nil {
 		return err
-	}
-	if cfg.Days.Critical, err = parseDays("-c", c.Critical); err != nil {
-		return err
-	}
-	if cfg.Match, err = check.ParseMatch(c.Match); err != nil {
-		return usagef("--match: %v", err)
-	}
-	cfg.Unreachable = nagios.Unknown
-	if c.Unreachable == "critical" {
-		cfg.Unreachable = nagios.Critical
-	}
-	// Each --table is a receiver's relay_clientcerts: one table, or a
-	// list as main.cf writes it ("hash:/a, texthash:/b"), searched in
-	// order as Postfix does.
-	specs := make([]groupSpec, 0, len(c.Tables))
-	for i, t := range c.Tables {
-		names := splitList(t)
-		if len(names) == 0 {
-			names = []string{t} // let ParseSpec say what is wrong
-		}
-		for _, name := range names {
-			s, err := table.ParseSpec(name)
-			if err != nil {
-				return usagef("--table %s: %v", t, err)
-			}
-			specs = append(specs, groupSpec{s, i + 1})
-		}
-	}
-	if c.Digest != "" {
-		if cfg.Digest, err = parseDigest(c.Digest); err != nil {
-			return err
-		}
 	}
 
 	ctx, cancel := deadline(c.Timeout)
@@ -128,30 +95,7 @@ func (c *checkCmd) Run(e *env, code *int) error {
 		defer wg.Done()
 		obs, gathErr = gather(ctx, &c.targetFlags)
 	}()
-
-	var pc *postconf.Settings
-	var pcErr error
-	if c.Postconf != nil {
-		s, err := postconf.Query(ctx, "", *c.Postconf)
-		if err != nil {
-			pcErr = err
-		} else {
-			pc = &s
-			for _, t := range s.Tables {
-				sp, err := table.ParseSpec(t)
-				if err != nil {
-					pcErr = fmt.Errorf("postconf relay_clientcerts %s: %w", t, err)
-					break
-				}
-				specs = append(specs, groupSpec{sp, len(c.Tables) + 1})
-			}
-			if cfg.Digest == "" {
-				if cfg.Digest, err = fingerprint.ParseDigest(s.Digest); err != nil {
-					pcErr = fmt.Errorf("postconf smtpd_tls_fingerprint_digest: %w", err)
-				}
-			}
-		}
-	}
+	pc, pcErr := c.postconf(ctx, &cfg, &specs)
 	if cfg.Digest == "" {
 		cfg.Digest = fingerprint.SHA256
 	}
@@ -173,37 +117,40 @@ func (c *checkCmd) Run(e *env, code *int) error {
 	}
 	v := check.Judge(cfg, plain, recv)
 	res := v.Result
-	if pcErr != nil {
-		res.Raise(nagios.Unknown)
-		res.Summary = pcErr.Error() + "; " + res.Summary
-		res.Long = append([]string{"[UNKNOWN] " + pcErr.Error()}, res.Long...)
-	} else if pc != nil && len(pc.Tables) == 0 && len(c.Tables) == 0 {
-		res.Raise(nagios.Unknown)
-		msg := "postconf: relay_clientcerts is empty: this Postfix relays for no client certificate"
-		res.Summary = msg
-		res.Long = append([]string{"[UNKNOWN] " + msg}, res.Long...)
+	var pcMsg string
+	switch {
+	case pcErr != nil:
+		pcMsg = pcErr.Error()
+	case pc != nil && len(pc.Tables) == 0 && len(c.Tables) == 0:
+		pcMsg = "postconf: relay_clientcerts is empty: this Postfix relays for no client certificate"
 	}
-	status := e.stdout
-	if c.FixTo == "-" {
-		status = e.stderr
+	if pcMsg != "" {
+		res.Raise(nagios.Unknown)
+		res.Summary = pcMsg + "; " + res.Summary
+		res.Long = append([]string{"[UNKNOWN] " + pcMsg}, res.Long...)
 	}
-	var fixed bytes.Buffer
+
+	var fixed bytes.Buffer // a corrected table (--fix-to -) or a diff (--diff)
 	if c.fixFlags.any() {
 		c.remediate(ctx, cfg, obs, recv, &res, &fixed, configDir)
 	}
 	if c.Verbose > 0 {
 		res.Long = append(res.Long, verboseLines(cfg, obs, c.Verbose)...)
 	}
+	status := e.stdout
 	if c.FixTo == "-" {
+		// The table goes to stdout for piping, the status to stderr.
+		status = e.stderr
 		if _, err := e.stdout.Write(fixed.Bytes()); err != nil {
 			return err
 		}
 	}
 	if c.Output == "json" {
-		if err := writeCheckJSON(status, cfg, obs, recv, v, res); err != nil {
-			return err
-		}
-	} else if err := res.Render(status); err != nil {
+		err = writeCheckJSON(status, cfg, obs, recv, v, res)
+	} else {
+		err = res.Render(status)
+	}
+	if err != nil {
 		return err
 	}
 	if c.Diff {
@@ -213,6 +160,75 @@ func (c *checkCmd) Run(e *env, code *int) error {
 	}
 	*code = res.State.ExitCode()
 	return nil
+}
+
+// config turns the flags into the judgement's policy and the tables to
+// read. Each --table is a receiver's relay_clientcerts: one table, or a
+// list as main.cf writes it ("hash:/a, texthash:/b"), searched in order
+// as Postfix does.
+func (c *checkCmd) config() (check.Config, []groupSpec, error) {
+	var cfg check.Config
+	var err error
+	if cfg.Days.Warning, err = parseDays("-w", c.Warning); err != nil {
+		return cfg, nil, err
+	}
+	if cfg.Days.Critical, err = parseDays("-c", c.Critical); err != nil {
+		return cfg, nil, err
+	}
+	if cfg.Match, err = check.ParseMatch(c.Match); err != nil {
+		return cfg, nil, usagef("--match: %v", err)
+	}
+	cfg.Unreachable = nagios.Unknown
+	if c.Unreachable == "critical" {
+		cfg.Unreachable = nagios.Critical
+	}
+	if c.Digest != "" {
+		if cfg.Digest, err = parseDigest(c.Digest); err != nil {
+			return cfg, nil, err
+		}
+	}
+	specs := make([]groupSpec, 0, len(c.Tables))
+	for i, t := range c.Tables {
+		names := splitList(t)
+		if len(names) == 0 {
+			names = []string{t} // let ParseSpec say what is wrong
+		}
+		for _, name := range names {
+			s, err := table.ParseSpec(name)
+			if err != nil {
+				return cfg, nil, usagef("--table %s: %v", t, err)
+			}
+			specs = append(specs, groupSpec{s, i + 1})
+		}
+	}
+	return cfg, specs, nil
+}
+
+// postconf, with --postconf, adds the receiver's relay_clientcerts list
+// to specs and, unless -d was given, takes its digest. An error does not
+// stop the check: it is reported as UNKNOWN beside what could be judged.
+func (c *checkCmd) postconf(ctx context.Context, cfg *check.Config, specs *[]groupSpec) (*postconf.Settings, error) {
+	if c.Postconf == nil {
+		return nil, nil
+	}
+	s, err := postconf.Query(ctx, "", *c.Postconf)
+	if err != nil {
+		return nil, err
+	}
+	group := len(c.Tables) + 1
+	for _, t := range s.Tables {
+		sp, err := table.ParseSpec(t)
+		if err != nil {
+			return &s, fmt.Errorf("postconf relay_clientcerts %s: %w", t, err)
+		}
+		*specs = append(*specs, groupSpec{sp, group})
+	}
+	if cfg.Digest == "" {
+		if cfg.Digest, err = fingerprint.ParseDigest(s.Digest); err != nil {
+			return &s, fmt.Errorf("postconf smtpd_tls_fingerprint_digest: %w", err)
+		}
+	}
+	return &s, nil
 }
 
 // readReceivers reads every table's source and checks its compiled file

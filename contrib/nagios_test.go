@@ -1,0 +1,256 @@
+package contrib
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
+)
+
+// nagiosConfig writes a Nagios main configuration under dir around the
+// object file contrib, every path in dir, with extra lines appended, and
+// returns its path.
+func nagiosConfig(t *testing.T, dir, contrib string, extra ...string) string {
+	t.Helper()
+	u, g := runAs(t)
+	if err := os.MkdirAll(filepath.Join(dir, "checkresults"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "objects.cfg"), readFile(t, filepath.Join(fixtures, "nagios/objects.cfg")), 0o644)
+	writeFile(t, filepath.Join(dir, "resource.cfg"), "$USER1$="+user1+"\n", 0o644)
+	main := strings.NewReplacer("@DIR@", dir, "@CONTRIB@", contrib, "@USER@", u, "@GROUP@", g).
+		Replace(readFile(t, filepath.Join(fixtures, "nagios/nagios.cfg")))
+	for _, e := range extra {
+		main += e + "\n"
+	}
+	path := filepath.Join(dir, "nagios.cfg")
+	writeFile(t, path, main, 0o644)
+	return path
+}
+
+// TestNagios4Validates has the real Nagios 4 check the contrib object file
+// (nagios4 -v) in a minimal configuration: no error and no warning; and
+// broken copies must fail, each for the reason given.
+func TestNagios4Validates(t *testing.T) {
+	nagios4 := need(t, "nagios4", "nagios4-core")
+	good := readFile(t, nagiosFile)
+	cases := []struct {
+		name    string
+		old     string
+		new     string
+		wantErr string
+	}{
+		{name: "as shipped"},
+		{
+			name:    "typo in a service directive",
+			old:     "event_handler_enabled   1",
+			new:     "event_handler_enable    1",
+			wantErr: "Invalid service object directive 'event_handler_enable'",
+		},
+		{
+			name:    "typo in a command directive",
+			old:     "command_name    fix_relay_fingerprint\n",
+			new:     "command_nam     fix_relay_fingerprint\n",
+			wantErr: "Invalid command object directive 'command_nam'",
+		},
+		{
+			name:    "unknown event handler",
+			old:     "event_handler           fix_relay_fingerprint!",
+			new:     "event_handler           fix_relay_fingerprnt!",
+			wantErr: "Event handler command 'fix_relay_fingerprnt!cliff.example.org' specified in service 'relay certificate cliff' for host 'mx1' not defined anywhere",
+		},
+		{
+			name:    "unknown check command",
+			old:     "check_command           check_nrpe_relay_fingerprint\n",
+			new:     "check_command           check_nrpe_relay_fingerprin\n",
+			wantErr: "Service check command 'check_nrpe_relay_fingerprin' specified in service 'relay certificate cliff' for host 'mx2' not defined anywhere",
+		},
+		{
+			name:    "not a number",
+			old:     "max_check_attempts      3",
+			new:     "max_check_attempts      three",
+			wantErr: "Invalid max_attempts",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			s := good
+			if tc.old != "" {
+				s = replaceOnce(t, s, tc.old, tc.new)
+			}
+			contrib := filepath.Join(dir, "check_relay_fingerprint.cfg")
+			writeFile(t, contrib, s, 0o644)
+			r := run(t, nagios4, "-v", nagiosConfig(t, dir, contrib))
+			if tc.wantErr == "" {
+				for _, want := range []string{"Checked 2 services.", "Checked 6 commands.", "Total Warnings: 0", "Total Errors:   0"} {
+					if r.code != 0 || !strings.Contains(r.stdout, want) {
+						t.Fatalf("nagios4 -v: want exit 0 and %q, got %s", want, r)
+					}
+				}
+				return
+			}
+			if r.code == 0 || !strings.Contains(r.stdout+r.stderr, tc.wantErr) {
+				t.Fatalf("nagios4 -v on a broken copy: want a non-zero exit and %q, got %s", tc.wantErr, r)
+			}
+		})
+	}
+}
+
+// serviceStatus returns the directives of the servicestatus block of
+// service in a Nagios status.dat, or nil.
+func serviceStatus(statusDat, service string) map[string]string {
+	for _, block := range strings.Split(statusDat, "servicestatus {\n")[1:] {
+		block, _, _ = strings.Cut(block, "\n\t}")
+		fields := map[string]string{}
+		for _, line := range strings.Split(block, "\n") {
+			k, v, _ := strings.Cut(strings.TrimSpace(line), "=")
+			fields[k] = v
+		}
+		if fields["service_description"] == service {
+			return fields
+		}
+	}
+	return nil
+}
+
+// TestNagios4EventHandlerFixesRenewal runs the whole loop for real: a
+// Postfix relay (its smtpd presents the certificate it relays with), a
+// Postfix receiver that lists it, and a Nagios 4 that checks the relay with
+// the contrib check command and service template every second, with an
+// event handler that runs the plugin's --fix. The relay renews its
+// certificate with a new key; the service must go CRITICAL (HARD), the
+// event handler must fix the receiver's table, and the service must come
+// back to OK, with the receiver relaying for the new certificate (swaks).
+//
+// The event handler is the contrib one but for --postconf DIR (the
+// throwaway receiver's), --fix-trust any (the relay is self-signed) and no
+// sudo (the test runs Nagios as root, as postfixtest needs). The contrib
+// example services are left out: they would probe cliff.example.org and fix
+// the system's Postfix.
+func TestNagios4EventHandlerFixesRenewal(t *testing.T) {
+	nagios4 := need(t, "nagios4", "nagios4-core")
+	need(t, "swaks", "swaks")
+	bin := plugin(t)
+	const cn = "relay.example.test"
+	expiry := time.Now().Add(90 * 24 * time.Hour) // well clear of -w and -c
+	old := postfixtest.NewClientCert(t, "", cn, nil, expiry)
+	relay := postfixtest.Start(t, postfixtest.Options{ServerCert: old})
+	receiver := postfixtest.Start(t, postfixtest.Options{})
+	receiver.SetTable(t, []byte("# relays\n"+old.PubkeyFingerprint(receiver.Digest)+" "+cn+"\n"))
+	if code, tr := receiver.Swaks(t, old, false); code != 250 {
+		t.Fatalf("before the renewal the receiver must relay for the relay's certificate, got %d:\n%s", code, tr)
+	}
+
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The contrib commands and template, without the example services.
+	c := readFile(t, nagiosFile)
+	head, _, ok := strings.Cut(c, "\n# Example: ")
+	if !ok || !strings.Contains(head, "name                    relay-fingerprint-service") {
+		t.Fatalf("%s: no template before the first \"# Example: \"", nagiosFile)
+	}
+	contrib := filepath.Join(dir, "check_relay_fingerprint.cfg")
+	writeFile(t, contrib, head+"\n", 0o644)
+	fixLog := filepath.Join(dir, "fix.log")
+	loop := filepath.Join(dir, "loop.cfg")
+	writeFile(t, loop, `define command {
+    command_name    test_fix_relay_fingerprint
+    command_line    $USER1$/check_relay_fingerprint -H $ARG1$ --postconf $ARG2$ --fix --fix-trust any --reload --event-state $SERVICESTATE$ --event-state-type $SERVICESTATETYPE$ --event-attempt $SERVICEATTEMPT$ >> `+fixLog+` 2>&1
+}
+define service {
+    use                     relay-fingerprint-service
+    host_name               mx1
+    service_description     relay loop
+    check_command           check_relay_fingerprint_postconf!`+relay.SMTPAddr+`!`+receiver.ConfigDir+`
+    event_handler           test_fix_relay_fingerprint!`+relay.SMTPAddr+`!`+receiver.ConfigDir+`
+    check_interval          1
+    retry_interval          1
+    max_check_attempts      2
+}
+`, 0o644)
+	cfg := nagiosConfig(t, dir, contrib,
+		"cfg_file="+loop,
+		"query_socket="+filepath.Join(dir, "nagios.qh"),
+		"debug_file="+filepath.Join(dir, "nagios.debug"),
+		"log_archive_path="+dir,
+		"interval_length=1",
+		"status_update_interval=1",
+		"check_result_reaper_frequency=1",
+		"service_inter_check_delay_method=n",
+		"host_inter_check_delay_method=n",
+		"execute_host_checks=0",
+		"enable_event_handlers=1",
+		"log_event_handlers=1",
+		"log_service_retries=1",
+		"log_initial_states=1",
+	)
+	writeFile(t, filepath.Join(dir, "resource.cfg"), "$USER1$="+filepath.Dir(bin)+"\n", 0o644)
+	if r := run(t, nagios4, "-v", cfg); r.code != 0 {
+		t.Fatalf("nagios4 -v: %s", r)
+	}
+
+	nagiosLog := filepath.Join(dir, "nagios.log")
+	d := startDaemon(t, filepath.Join(dir, "nagios.out"), nagios4, cfg)
+	status := func() map[string]string {
+		b, _ := os.ReadFile(filepath.Join(dir, "status.dat"))
+		return serviceStatus(string(b), "relay loop")
+	}
+	explain := func() string {
+		log, _ := os.ReadFile(nagiosLog)
+		fix, _ := os.ReadFile(fixLog)
+		return fmt.Sprintf("status: %v\nnagios.log:\n%s\nfix.log:\n%s", status(), log, fix)
+	}
+	waitFor(t, d, "first check", func() bool {
+		s := status()
+		return s != nil && s["has_been_checked"] == "1"
+	}, explain)
+	if s := status(); s["current_state"] != "0" {
+		t.Fatalf("before the renewal: want the service OK, got state %s: %s\n%s", s["current_state"], s["plugin_output"], explain())
+	}
+
+	// The renewal: a new certificate with a new key on the relay's smtpd.
+	renewed := postfixtest.NewClientCert(t, "", cn, nil, expiry)
+	writeFile(t, filepath.Join(relay.ConfigDir, "smtpd.crt"), string(renewed.CertPEM), 0o644)
+	writeFile(t, filepath.Join(relay.ConfigDir, "smtpd.key"), string(renewed.KeyPEM), 0o600)
+	relay.Reload(t)
+	if code, tr := receiver.Swaks(t, renewed, false); code != 454 {
+		t.Fatalf("after the renewal the receiver must refuse the new certificate (454) until fixed, got %d:\n%s", code, tr)
+	}
+
+	// Nagios logs every state change; status.dat (removed when Nagios
+	// stops) has the current state.
+	alert := "SERVICE ALERT: mx1;relay loop;"
+	waitFor(t, d, "CRITICAL, then OK again", func() bool {
+		log, _ := os.ReadFile(nagiosLog)
+		_, after, crit := strings.Cut(string(log), alert+"CRITICAL;HARD;")
+		return crit && strings.Contains(after, alert+"OK;HARD;") && status()["current_state"] == "0"
+	}, explain)
+	d.stop()
+
+	log := readFile(t, nagiosLog)
+	for _, want := range []string{
+		alert + "CRITICAL;SOFT;1;",
+		alert + "CRITICAL;HARD;2;",
+		"SERVICE EVENT HANDLER: mx1;relay loop;CRITICAL;HARD;2;test_fix_relay_fingerprint!",
+		alert + "OK;HARD;",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("nagios.log lacks %q\n%s", want, explain())
+		}
+	}
+	table := readFile(t, receiver.TablePath)
+	if want := "# relays\n" + renewed.PubkeyFingerprint(receiver.Digest) + " " + cn + "\n"; table != want {
+		t.Errorf("receiver's table after the fix:\n%s\nwant:\n%s\n%s", table, want, explain())
+	}
+	if code, tr := receiver.Swaks(t, renewed, false); code != 250 {
+		t.Errorf("after the fix the receiver must relay for the renewed certificate, got %d:\n%s\n%s", code, tr, explain())
+	}
+}
