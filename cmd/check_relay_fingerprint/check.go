@@ -131,8 +131,9 @@ func (c *checkCmd) Run(e *env, code *int) error {
 	}
 
 	var fixed bytes.Buffer // a corrected table (--fix-to -) or a diff (--diff)
+	fixState := nagios.OK
 	if c.fixFlags.any() {
-		c.remediate(ctx, cfg, obs, recv, &res, &fixed, configDir)
+		fixState = c.remediate(ctx, cfg, obs, recv, &res, &fixed, configDir)
 	}
 	if c.Verbose > 0 {
 		res.Long = append(res.Long, verboseLines(cfg, obs, c.Verbose)...)
@@ -159,6 +160,12 @@ func (c *checkCmd) Run(e *env, code *int) error {
 		}
 	}
 	*code = res.State.ExitCode()
+	if c.EventState != "" {
+		// As an event handler the exit status is the remediation's own:
+		// Nagios logs a non-zero one as the helper failing. The status
+		// line still says what the check found.
+		*code = fixState.ExitCode()
+	}
 	return nil
 }
 

@@ -87,11 +87,13 @@ func (f *fixFlags) skipEvent() (string, bool) {
 }
 
 // remediate runs --fix, --fix-to or --diff after the check has judged.
-// It adds what it did to res and may write a diff or a table to out.
-func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observed, recv []check.Receiver, res *nagios.Result, out io.Writer, configDir string) {
+// It adds what it did to res, may write a diff or a table to out, and
+// returns the worst state of its own failures (OK when all went well).
+func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observed, recv []check.Receiver, res *nagios.Result, out io.Writer, configDir string) (failed nagios.State) {
 	// note adds what the remediation did or why it failed; done notes do
 	// not change the state: it still says what the check found.
 	note := func(s nagios.State, msg string) {
+		failed = nagios.Worst(failed, s)
 		res.Raise(s)
 		res.Long = append(res.Long, "["+s.String()+"] "+msg)
 		res.Summary += "; " + msg
@@ -103,7 +105,7 @@ func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observ
 	relays, err := c.fixRelays(cfg, obs)
 	if err != nil {
 		note(nagios.Unknown, "fix refused: "+err.Error())
-		return
+		return failed
 	}
 	opts := fix.Options{Config: cfg, KeepOld: c.KeepOld}
 	// plan parses content, refuses a table that does not parse cleanly and
@@ -236,6 +238,7 @@ func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observ
 			done(what)
 		}
 	}
+	return failed
 }
 
 var errNoPostmap = errors.New("--no-postmap")
