@@ -178,7 +178,7 @@ type section struct {
 }
 
 func (r *report) sections() []section {
-	one := []string{"one", "one+cand", "one-static", "openssl", "posttls-finger", "check_smtp", "check_ssl_cert", "version"}
+	one := []string{"one", "one+cand", "one-cgo", "openssl", "posttls-finger", "check_smtp", "check_ssl_cert", "version"}
 	return []section{
 		{
 			title: "One relay, direct",
