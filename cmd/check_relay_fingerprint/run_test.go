@@ -8,17 +8,11 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -32,40 +26,19 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/demo"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/table"
 )
 
-// rtCert makes a self-signed ECDSA certificate for name, valid from an
-// hour ago for days days.
+// rtCert makes a self-signed ECDSA certificate for name, valid from a
+// minute ago for days days (the demo relay's certificates).
 func rtCert(t testing.TB, name string, days int) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := demo.NewCert(name, nil, days)
 	if err != nil {
 		t.Fatal(err)
 	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: name},
-		DNSNames:     []string{name},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(time.Duration(days) * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	return c
 }
 
 // rtSession is a go-smtp session that accepts no mail; the probe sends none.
