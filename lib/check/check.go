@@ -3,15 +3,21 @@
 // result. It is a pure function of its inputs: it does no network or file
 // I/O and reads no clock (the caller passes Now).
 //
-// The rules, per relay address × table, worst state winning:
+// The rules, per relay address × relay_clientcerts list (one table, or
+// several searched in order), worst state winning:
 //
 //	CRITICAL  none of the relay's fingerprints (for the digest and match
-//	          mode) is a key of the table: that receiver refuses its mail
-//	          with "454 4.7.1 ... Access denied"
+//	          mode) is a key of any table of the list as Postfix reads it
+//	          (the compiled table, when it is older than the source and
+//	          was queried): that receiver refuses its mail with
+//	          "454 4.7.1 ... Access denied"
+//	CRITICAL  a compiled table that does not exist, or a texthash table
+//	          with a duplicate key: Postfix answers every relay 451 4.3.0
 //	CRITICAL  (or WARNING) certificate validity under the critical
 //	          (warning) threshold, in days
 //	WARNING   the compiled table (.db, .lmdb, .cdb) is older than its
-//	          source: postmap was not run, Postfix still uses the old one
+//	          source: postmap was not run, Postfix still uses the old one;
+//	          a relay listed only there is lost at the next postmap
 //	WARNING   keys that can never match: another digest's length, no
 //	          colons, not a fingerprint at all
 //	WARNING   duplicate keys, malformed lines (postmap skips them)
