@@ -233,7 +233,7 @@ func TestBadCertFiles(t *testing.T) {
 		{"directory", func(t *testing.T, p string) { mkdir(t, p) }, "CERT is a directory"},
 		{"FIFO", func(t *testing.T, p string) { mkfifo(t, p) }, "CERT"},
 		{"empty", func(t *testing.T, p string) { writeFile(t, p, "", 0o644) }, "CERT: no PEM certificate"},
-		{"PEM with a broken body", func(t *testing.T, p string) { writeFile(t, p, garbage, 0o644) }, "CERT: no PEM certificate"},
+		{"PEM with a broken body", func(t *testing.T, p string) { writeFile(t, p, garbage, 0o644) }, "damaged PEM certificate block"},
 		{"PEM that is no certificate", func(t *testing.T, p string) { writeFile(t, p, bad, 0o644) }, "CERT:2: x509: "},
 		{"character device", func(t *testing.T, p string) { symlink(t, "/dev/zero", p) }, "is not a regular file"},
 		{"5 MB file", func(t *testing.T, p string) { writeFile(t, p, strings.Repeat("#\n", 5<<19), 0o644) }, "CERT: larger than 4194304 bytes"},

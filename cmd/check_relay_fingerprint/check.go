@@ -67,17 +67,22 @@ func (c *checkCmd) Run(e *env, code *int) error {
 	if len(c.Tables) == 0 && c.Postconf == nil {
 		return usageError{errNoTable.Error()}
 	}
-	if err := c.validateFix(len(c.Tables)); err != nil {
+	if err := c.validateFix(); err != nil {
 		return err
 	}
 	if msg, skip := c.skipEvent(); skip {
 		res := nagios.Result{Name: "RELAY_FINGERPRINT", Summary: msg}
 		*code = exitOK
-		return res.Render(e.stdout)
+		return writeResult(e.stdout, res, c.Output == "json")
 	}
 	cfg, specs, err := c.config()
 	if err != nil {
 		return err
+	}
+	if c.Postconf == nil {
+		if err := c.checkFixTo(uniqueSpecs(specs)); err != nil {
+			return err
+		}
 	}
 
 	ctx, cancel := deadline(c.Timeout)
@@ -99,7 +104,16 @@ func (c *checkCmd) Run(e *env, code *int) error {
 	if cfg.Digest == "" {
 		cfg.Digest = fingerprint.SHA256
 	}
-	recv := readReceivers(uniqueSpecs(specs))
+	specs = uniqueSpecs(specs)
+	if pcErr == nil && len(specs) > 0 {
+		// With --postconf the tables are known only now.
+		if err := c.checkFixTo(specs); err != nil {
+			cancel() // the probes are of no use any more
+			wg.Wait()
+			return err
+		}
+	}
+	recv := readReceivers(specs)
 	wg.Wait()
 	if gathErr != nil {
 		return gathErr
@@ -147,20 +161,23 @@ func (c *checkCmd) Run(e *env, code *int) error {
 		}
 	}
 	if c.Output == "json" {
-		err = writeCheckJSON(status, cfg, obs, recv, v, res)
+		// One JSON document and nothing else: the diff goes inside it.
+		var diff string
+		if c.Diff {
+			diff = fixed.String()
+		}
+		err = writeCheckJSON(status, cfg, obs, recv, v, res, diff)
 	} else {
 		err = res.Render(status)
+		if err == nil && c.Diff {
+			_, err = e.stdout.Write(fixed.Bytes())
+		}
 	}
 	if err != nil {
 		return err
 	}
-	if c.Diff {
-		if _, err := e.stdout.Write(fixed.Bytes()); err != nil {
-			return err
-		}
-	}
 	*code = res.State.ExitCode()
-	if c.EventState != "" {
+	if c.EventState != nil {
 		// As an event handler the exit status is the remediation's own:
 		// Nagios logs a non-zero one as the helper failing. The status
 		// line still says what the check found.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"os"
@@ -12,7 +13,7 @@ import (
 )
 
 type demoCmd struct {
-	Keep bool `help:"Keep the demo's temporary directory (table, certificate) and print its path."`
+	Keep bool `help:"Keep the demo's temporary directory (the table and both certificates, PEM) and print its path."`
 }
 
 // Run plays the incident on loopback: a relay presenting a certificate
@@ -72,6 +73,14 @@ func (d *demoCmd) Run(e *env, code *int) error {
 		return err
 	}
 	relay.Renew(renewed)
+	if d.Keep {
+		// Something to try --cert-file, fingerprint and --fix-to on.
+		for name, c := range map[string][]byte{"cliff.pem": first.Leaf.Raw, "cliff-renewed.pem": renewed.Leaf.Raw} {
+			if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c}), 0o644); err != nil {
+				return err
+			}
+		}
+	}
 	fmt.Fprintf(e.stdout, "\nThe relay renews its certificate with a new key, as ACME clients do by default.\n")
 	ok = step("2. after the renewal: the receiver would answer 454 4.7.1 Access denied", exitCritical) && ok
 

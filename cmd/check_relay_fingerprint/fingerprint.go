@@ -1,10 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
@@ -50,9 +52,7 @@ func (c *fingerprintCmd) Run(e *env, code *int) error {
 			}
 			list = append(list, relayJSON(cfg, o.Observation, now))
 		}
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(list); err != nil {
+		if err := writeJSON(e.stdout, list); err != nil {
 			return err
 		}
 		*code = exitOK
@@ -68,11 +68,13 @@ func (c *fingerprintCmd) Run(e *env, code *int) error {
 		leaf := o.Leaf()
 		if leaf == nil {
 			failed++
-			fmt.Fprintf(e.stderr, "error: %v\n", o.Err)
+			fmt.Fprintf(e.stderr, "error: %s\n", o.Reason())
 			continue
 		}
-		fmt.Fprintf(&b, "# %s: %s, %s, valid until %s\n", o.Where(), leaf.Subject, cfg.Digest,
-			leaf.NotAfter.UTC().Format(time.DateOnly))
+		// The relay chooses its subject: a line break in it must not end
+		// the comment and start a table line of its choosing.
+		fmt.Fprintf(&b, "# %s\n", printable(fmt.Sprintf("%s: %s, %s, valid until %s", o.Where(), leaf.Subject, cfg.Digest,
+			leaf.NotAfter.UTC().Format(time.DateOnly))))
 		label := check.Label(o.Observation)
 		prints := cfg.Fingerprints(leaf)
 		// Public key first: it survives renewals that keep the key.
@@ -94,4 +96,25 @@ func (c *fingerprintCmd) Run(e *env, code *int) error {
 		*code = exitUnknown
 	}
 	return nil
+}
+
+// printable escapes what is not printable in s (line breaks, other
+// control characters, invalid UTF-8) as Go quoted strings do, so that s
+// stays on one line.
+func printable(s string) string {
+	var b strings.Builder
+	for len(s) > 0 {
+		r, size := utf8.DecodeRuneInString(s)
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, "\\x%02x", s[0])
+		case unicode.IsPrint(r):
+			b.WriteString(s[:size])
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+		s = s[size:]
+	}
+	return b.String()
 }

@@ -23,7 +23,7 @@ import (
 // fixFlags are the remediation flags of the check command.
 type fixFlags struct {
 	Fix       bool   `group:"Remediation" help:"Rewrite each --table in place so every relay's current certificate is listed, then run postmap (and postfix reload with --reload)."`
-	FixTo     string `name:"fix-to" placeholder:"PATH" group:"Remediation" help:"Write the corrected table to PATH instead (exactly one --table); - writes it to stdout and the status to stderr."`
+	FixTo     string `name:"fix-to" placeholder:"PATH" group:"Remediation" help:"Write the corrected table to PATH instead (exactly one table or relay_clientcerts list, from --table or --postconf); - writes it to stdout and the status to stderr."`
 	Diff      bool   `group:"Remediation" help:"Print a unified diff of what --fix would change; change nothing."`
 	NoPostmap bool   `name:"no-postmap" group:"Remediation" help:"With --fix: do not run postmap."`
 	Reload    bool   `group:"Remediation" help:"With --fix: run postfix reload after postmap."`
@@ -32,8 +32,8 @@ type fixFlags struct {
 	FixTrust  string `name:"fix-trust" enum:"verify,any" default:"verify" group:"Remediation" help:"verify: only write fingerprints of certificates that verify for the relay's name (system roots or --ca-file) and are valid now; any: write whatever is presented (self-signed setups; see README: whoever answers for the relay's name can then relay). Default: ${default}."`
 	CAFile    string `name:"ca-file" placeholder:"PATH" group:"Remediation" help:"PEM file of CA certificates to verify relay certificates with, instead of the system roots."`
 
-	EventState     string   `name:"event-state" placeholder:"$SERVICESTATE$" group:"Event handler" help:"Run as an event handler: the service state; act only on the states of --fix-on-state."`
-	EventStateType string   `name:"event-state-type" placeholder:"$SERVICESTATETYPE$" group:"Event handler" help:"The state type (SOFT or HARD); act only on --fix-on-type."`
+	EventState     *string  `name:"event-state" placeholder:"$SERVICESTATE$" group:"Event handler" help:"Run as an event handler: the service state (OK, WARNING, CRITICAL or UNKNOWN); act only on the states of --fix-on-state. Any other value, empty included, is refused and nothing is done."`
+	EventStateType *string  `name:"event-state-type" placeholder:"$SERVICESTATETYPE$" group:"Event handler" help:"The state type (SOFT or HARD); act only on --fix-on-type. Needed with --event-state unless --fix-on-type is SOFT,HARD."`
 	EventAttempt   string   `name:"event-attempt" placeholder:"$SERVICEATTEMPT$" group:"Event handler" help:"The check attempt, for the output."`
 	FixOnState     []string `name:"fix-on-state" default:"CRITICAL" placeholder:"STATE" group:"Event handler" help:"States to act on, comma-separated or repeated. Default: ${default}."`
 	FixOnType      []string `name:"fix-on-type" default:"HARD" placeholder:"TYPE" group:"Event handler" help:"State types to act on (SOFT, HARD). Default: ${default}."`
@@ -41,7 +41,7 @@ type fixFlags struct {
 
 func (f *fixFlags) any() bool { return f.Fix || f.FixTo != "" || f.Diff }
 
-func (f *fixFlags) validateFix(tables int) error {
+func (f *fixFlags) validateFix() error {
 	n := 0
 	for _, b := range []bool{f.Fix, f.FixTo != "", f.Diff} {
 		if b {
@@ -51,28 +51,73 @@ func (f *fixFlags) validateFix(tables int) error {
 	if n > 1 {
 		return usagef("--fix, --fix-to and --diff exclude each other")
 	}
-	if f.FixTo != "" && tables != 1 {
-		return usagef("--fix-to needs exactly one table, got %d", tables)
-	}
 	if (f.NoPostmap || f.Reload || f.Backup) && !f.Fix {
 		return usagef("--no-postmap, --reload and --backup go with --fix")
 	}
-	if f.EventState != "" && !f.any() {
+	if f.EventState == nil {
+		return nil
+	}
+	if !f.any() {
 		return usagef("--event-state makes an event handler: add --fix (or --fix-to, --diff)")
+	}
+	// A value that is none of these is a macro that did not expand as
+	// meant ($SERVICESTATE$ in a host's handler is empty, $HOSTSTATE$ is
+	// UP or DOWN): acting on it would fix on states nobody chose.
+	if err := oneOf("--event-state", *f.EventState, eventStates); err != nil {
+		return err
+	}
+	if f.EventStateType != nil {
+		if err := oneOf("--event-state-type", *f.EventStateType, eventTypes); err != nil {
+			return err
+		}
+	}
+	for _, s := range f.FixOnState {
+		if err := oneOf("--fix-on-state", s, eventStates); err != nil {
+			return err
+		}
+	}
+	for _, s := range f.FixOnType {
+		if err := oneOf("--fix-on-type", s, eventTypes); err != nil {
+			return err
+		}
+	}
+	if f.EventStateType == nil && !(containsFold(f.FixOnType, "SOFT") && containsFold(f.FixOnType, "HARD")) {
+		return usagef("--event-state needs --event-state-type $SERVICESTATETYPE$ to act only on %s states (or --fix-on-type SOFT,HARD)",
+			strings.Join(f.FixOnType, ","))
 	}
 	return nil
 }
 
+var (
+	eventStates = []string{"OK", "WARNING", "CRITICAL", "UNKNOWN"}
+	eventTypes  = []string{"SOFT", "HARD"}
+)
+
+// oneOf refuses a flag value that is not one of the words in list (case
+// does not matter).
+func oneOf(flag, v string, list []string) error {
+	if containsFold(list, v) {
+		return nil
+	}
+	last := len(list) - 1
+	return usagef("%s %q: expected %s or %s", flag, v, strings.Join(list[:last], ", "), list[last])
+}
+
+func containsFold(list []string, v string) bool {
+	return slices.ContainsFunc(list, func(s string) bool { return strings.EqualFold(strings.TrimSpace(s), strings.TrimSpace(v)) })
+}
+
 // skipEvent tells whether an event handler run should do nothing, and why.
+// validateFix has accepted the event flags.
 func (f *fixFlags) skipEvent() (string, bool) {
-	if f.EventState == "" {
+	if f.EventState == nil {
 		return "", false
 	}
-	in := func(v string, list []string) bool {
-		return slices.ContainsFunc(list, func(s string) bool { return strings.EqualFold(strings.TrimSpace(s), v) })
+	state, typ := strings.ToUpper(strings.TrimSpace(*f.EventState)), ""
+	if f.EventStateType != nil {
+		typ = strings.ToUpper(strings.TrimSpace(*f.EventStateType))
 	}
-	state, typ := strings.ToUpper(f.EventState), strings.ToUpper(f.EventStateType)
-	if in(state, f.FixOnState) && (typ == "" || in(typ, f.FixOnType)) {
+	if containsFold(f.FixOnState, state) && (typ == "" || containsFold(f.FixOnType, typ)) {
 		return "", false
 	}
 	what := state
@@ -102,7 +147,7 @@ func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observ
 		res.Long = append(res.Long, "[FIX] "+msg)
 		res.Summary += "; " + msg
 	}
-	relays, err := c.fixRelays(cfg, obs)
+	relays, untrusted, err := c.fixRelays(cfg, obs)
 	if err != nil {
 		note(nagios.Unknown, "fix refused: "+err.Error())
 		return failed
@@ -119,6 +164,11 @@ func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observ
 			return nil, nil, fmt.Errorf("%s does not parse cleanly (%s); not rewritten: correct it by hand first", path, t.Warnings[0])
 		}
 		changes := fix.Plan(t, relays, opts)
+		for _, ch := range changes {
+			if err := untrusted[table.Fold(ch.NewKey)]; err != nil {
+				return nil, nil, err
+			}
+		}
 		if err := fix.Apply(t, changes); err != nil {
 			return nil, nil, err
 		}
@@ -209,7 +259,12 @@ func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observ
 				return next, err
 			})
 			if err != nil {
-				note(nagios.Unknown, "fix: "+err.Error())
+				var ue untrustedError
+				if errors.As(err, &ue) {
+					note(nagios.Unknown, "fix refused: "+ue.Error())
+				} else {
+					note(nagios.Unknown, "fix: "+err.Error())
+				}
 				continue
 			}
 			for _, ch := range changes {
@@ -241,6 +296,23 @@ func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observ
 	return failed
 }
 
+// checkFixTo refuses --fix-to unless the tables, those of --postconf
+// included, are one relay_clientcerts list: the corrected table is one
+// file.
+func (f *fixFlags) checkFixTo(specs []groupSpec) error {
+	if f.FixTo == "" {
+		return nil
+	}
+	lists := map[int]bool{}
+	for _, s := range specs {
+		lists[s.group] = true
+	}
+	if len(lists) != 1 {
+		return usagef("--fix-to needs exactly one table (one relay_clientcerts list, from --table or --postconf), got %d", len(lists))
+	}
+	return nil
+}
+
 var errNoPostmap = errors.New("--no-postmap")
 
 func countChanges(ch []fix.Change) string {
@@ -258,21 +330,33 @@ func countChanges(ch []fix.Change) string {
 	return fmt.Sprintf("%d replaced, %d added", rep, add)
 }
 
+// untrustedError says why a certificate's fingerprint may not be written.
+type untrustedError struct{ msg string }
+
+func (e untrustedError) Error() string { return e.msg }
+
 // fixRelays groups the observations by relay and, unless --fix-trust any,
-// refuses certificates that do not verify for the relay's name.
-func (c *checkCmd) fixRelays(cfg check.Config, obs []observed) ([]fix.Relay, error) {
+// verifies each certificate for the relay's name. A certificate that does
+// not verify still counts as presented (fix.Plan keeps the entries that
+// list it) but lends the relay none of its names; untrusted maps its
+// fingerprints, folded, to the refusal that a change writing one of them
+// must end in. Trust is asked only of what would be written: a
+// self-signed relay that is listed already does not block the fix of
+// another.
+func (c *checkCmd) fixRelays(cfg check.Config, obs []observed) (relays []fix.Relay, untrusted map[string]error, err error) {
 	var roots *x509.CertPool
 	if c.CAFile != "" {
 		cas, err := certfile.Read(c.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("--ca-file: %w", err)
+			return nil, nil, fmt.Errorf("--ca-file: %w", err)
 		}
 		roots = x509.NewCertPool()
 		for _, ca := range cas {
 			roots.AddCert(ca)
 		}
 	}
-	var relays []fix.Relay
+	untrusted = map[string]error{}
+	trusted := map[string]bool{} // a certificate that verified for one name may be written
 	index := map[string]int{}
 	now := time.Now()
 	for _, o := range obs {
@@ -280,33 +364,46 @@ func (c *checkCmd) fixRelays(cfg check.Config, obs []observed) ([]fix.Relay, err
 		if o.Addr == "" {
 			key = "file:" + o.Name
 		}
-		i, ok := index[key]
-		if !ok {
-			i = len(relays)
-			index[key] = i
-			relays = append(relays, fix.Relay{Label: check.Label(o.Observation), Complete: true})
-		}
 		leaf := o.Leaf()
-		if leaf == nil {
-			relays[i].Complete = false
-			continue
-		}
-		if c.FixTrust != "any" {
+		var verr error
+		if leaf != nil && c.FixTrust != "any" {
 			// The name the certificate must be valid for is the one the
 			// admin gave with -H (a name or an IP address): never a name
 			// taken from the certificate itself. A certificate file has
 			// no such name; its chain and validity are still checked.
 			name := o.Host
 			if o.Addr == "" {
-				name = relays[i].Label
+				name = check.Label(o.Observation)
 			}
-			if err := fix.Verify(o.Chain, name, roots, now); err != nil {
-				return nil, fmt.Errorf("%s: %w; hint: give the issuing CA with --ca-file, or --fix-trust any for self-signed relays (see README, trust)", o.Where(), err)
-			}
+			verr = fix.Verify(o.Chain, name, roots, now)
+		}
+		if verr != nil {
+			// Its own relay entry: its names must not mark the trusted
+			// relay's entries as replaceable.
+			key = "untrusted:" + key
+			refusal := untrustedError{fmt.Sprintf("%s: %v; hint: give the issuing CA with --ca-file, or --fix-trust any for self-signed relays (see README, trust)", o.Where(), verr)}
+			untrusted[table.Fold(cfg.Digest.Cert(leaf))] = refusal
+			untrusted[table.Fold(cfg.Digest.PublicKey(leaf))] = refusal
+		} else if leaf != nil {
+			trusted[table.Fold(cfg.Digest.Cert(leaf))] = true
+			trusted[table.Fold(cfg.Digest.PublicKey(leaf))] = true
+		}
+		i, ok := index[key]
+		if !ok {
+			i = len(relays)
+			index[key] = i
+			relays = append(relays, fix.Relay{Label: check.Label(o.Observation), Complete: true})
+		}
+		if leaf == nil {
+			relays[i].Complete = false
+			continue
 		}
 		if !slices.ContainsFunc(relays[i].Certs, leaf.Equal) {
 			relays[i].Certs = append(relays[i].Certs, leaf)
 		}
 	}
-	return relays, nil
+	for fp := range trusted {
+		delete(untrusted, fp)
+	}
+	return relays, untrusted, nil
 }

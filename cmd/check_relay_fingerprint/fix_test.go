@@ -114,6 +114,26 @@ func TestRunFix(t *testing.T) {
 			[]string{"RELAY_FINGERPRINT CRITICAL - ", "fix refused"}, stale, false, false},
 		{"event handler with chosen states", stale, []string{"--fix", "--fix-trust", "any", "--event-state", "WARNING", "--event-state-type", "SOFT", "--fix-on-state", "WARNING,CRITICAL", "--fix-on-type", "SOFT,HARD"}, 0,
 			[]string{"fix: 1 replaced"}, fixed, true, false},
+		{"event handler: lower-case values", stale, []string{"--fix", "--fix-trust", "any", "--event-state", "critical", "--event-state-type", "hard"}, 0,
+			[]string{"fix: 1 replaced"}, fixed, true, false},
+		// Regression: an empty --event-state (a macro that expanded to
+		// nothing, say $SERVICESTATE$ in a host's handler) made a plain
+		// --fix that acted on every state; an empty or missing type acted
+		// on SOFT states too. The handler must refuse and write nothing.
+		{"event handler: empty state refused", stale, []string{"--fix", "--fix-trust", "any", "--event-state", "", "--event-state-type", "HARD"}, 3,
+			[]string{`usage: --event-state "": expected OK, WARNING, CRITICAL or UNKNOWN`}, stale, false, false},
+		{"event handler: host state refused", stale, []string{"--fix", "--fix-trust", "any", "--event-state", "DOWN", "--event-state-type", "HARD"}, 3,
+			[]string{`usage: --event-state "DOWN"`}, stale, false, false},
+		{"event handler: empty state type refused", stale, []string{"--fix", "--fix-trust", "any", "--event-state", "CRITICAL", "--event-state-type", ""}, 3,
+			[]string{`usage: --event-state-type "": expected SOFT or HARD`}, stale, false, false},
+		{"event handler: no state type refused", stale, []string{"--fix", "--fix-trust", "any", "--event-state", "CRITICAL"}, 3,
+			[]string{"usage: --event-state needs --event-state-type"}, stale, false, false},
+		{"event handler: no state type but every type chosen", stale, []string{"--fix", "--fix-trust", "any", "--event-state", "CRITICAL", "--fix-on-type", "SOFT,HARD"}, 0,
+			[]string{"fix: 1 replaced"}, fixed, true, false},
+		{"usage: misspelt --fix-on-state", stale, []string{"--fix", "--fix-trust", "any", "--event-state", "CRITICAL", "--event-state-type", "HARD", "--fix-on-state", "CRITCAL"}, 3,
+			[]string{`usage: --fix-on-state "CRITCAL": expected OK, WARNING, CRITICAL or UNKNOWN`}, stale, false, false},
+		{"usage: misspelt --fix-on-type", stale, []string{"--fix", "--fix-trust", "any", "--event-state", "CRITICAL", "--event-state-type", "HARD", "--fix-on-type", "HRAD"}, 3,
+			[]string{`usage: --fix-on-type "HRAD": expected SOFT or HARD`}, stale, false, false},
 		{"usage: two modes", stale, []string{"--fix", "--diff"}, 3, []string{"exclude each other"}, stale, false, false},
 		{"usage: backup without fix", stale, []string{"--backup"}, 3, []string{"go with --fix"}, stale, false, false},
 		{"usage: event handler without fix", stale, []string{"--event-state", "CRITICAL"}, 3, []string{"add --fix"}, stale, false, false},
@@ -204,5 +224,89 @@ func TestRunFixTrustCA(t *testing.T) {
 	}
 	if code, out, _ := rtRun(t, "-H", addr, "--table", "texthash:"+path); code != 0 {
 		t.Errorf("after the fix: exit %d\n%s", code, out)
+	}
+}
+
+// TestRunFixSharedLabel: two relays given by address present certificates
+// of the same name; one renewed, the other not yet. The fix must add the
+// renewed one's line and keep the line the other still presents.
+// Regression: that line was "stale" for the renewed relay and replaced.
+func TestRunFixSharedLabel(t *testing.T) {
+	t.Parallel()
+	renewed := rtCert(t, "cliff.example.org", 90)
+	notYet := rtCert(t, "cliff.example.org", 90)
+	a, b := rtServe(t, renewed, false), rtServe(t, notYet, false)
+	kept := fingerprint.SHA256.PublicKey(notYet.Leaf) + " cliff.example.org\n"
+	path := rtWrite(t, t.TempDir(), "relay_clientcerts", kept)
+	want := kept + fingerprint.SHA256.PublicKey(renewed.Leaf) + " cliff.example.org\n"
+
+	args := []string{"-H", a, "-H", b, "--table", "texthash:" + path, "--fix", "--fix-trust", "any"}
+	code, out, _ := rtRun(t, args...)
+	if code != 2 || !strings.Contains(out, "fix: 0 replaced, 1 added") {
+		t.Errorf("run(%q) = %d, want 2 and one line added\n%s", args, code, out)
+	}
+	if got, _ := os.ReadFile(path); string(got) != want {
+		t.Errorf("table after run(%q):\ngot  %q\nwant %q", args, got, want)
+	}
+	if code, out, _ := rtRun(t, "-H", a, "-H", b, "--table", "texthash:"+path); code != 0 {
+		t.Errorf("after the fix: exit %d, want 0\n%s", code, out)
+	}
+}
+
+// TestRunFixTrustOnlyWhatIsWritten: trust is asked of the certificates
+// whose fingerprints a fix writes. A self-signed relay that is listed
+// already must not block the fix of a CA-issued relay that renewed; a
+// self-signed relay that is not listed still refuses it, writing nothing.
+// Regression: every presented certificate had to verify.
+func TestRunFixTrustOnlyWhatIsWritten(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	issued, caFile := fxCA(t, dir, "cliff.example.org")
+	selfSigned := rtCert(t, "legacy.example.org", 90)
+	issuedAddr, selfAddr := rtServe(t, issued, false), rtServe(t, selfSigned, false)
+	legacy := fingerprint.SHA256.PublicKey(selfSigned.Leaf) + " legacy.example.org\n"
+
+	path := rtWrite(t, dir, "relay_clientcerts", legacy)
+	args := []string{"-H", issuedAddr, "-H", selfAddr, "--table", "texthash:" + path, "--fix", "--ca-file", caFile}
+	code, out, _ := rtRun(t, args...)
+	want := legacy + fingerprint.SHA256.PublicKey(issued.Leaf) + " cliff.example.org\n"
+	if got, _ := os.ReadFile(path); string(got) != want {
+		t.Errorf("table after run(%q):\ngot  %q\nwant %q\noutput:\n%s", args, got, want, out)
+	}
+	if code != 2 || !strings.Contains(out, "fix: 0 replaced, 1 added") {
+		t.Errorf("run(%q) = %d, want 2 and one line added\n%s", args, code, out)
+	}
+
+	empty := rtWrite(t, dir, "empty", "")
+	args = []string{"-H", issuedAddr, "-H", selfAddr, "--table", "texthash:" + empty, "--fix", "--ca-file", caFile}
+	code, out, _ = rtRun(t, args...)
+	if code != 2 || !strings.Contains(out, "fix refused: "+selfAddr) || !strings.Contains(out, "hint: give the issuing CA") {
+		t.Errorf("run(%q) = %d, want 2 and the fix refused for %s\n%s", args, code, selfAddr, out)
+	}
+	if got, _ := os.ReadFile(empty); len(got) != 0 {
+		t.Errorf("table written although the fix was refused: %q", got)
+	}
+}
+
+// TestRunFixRelayAndItsFile: a relay probed with -H and its certificate
+// file given with --cert-file present one certificate; the fix writes its
+// line once. Regression: both planned the line and the fix failed with
+// "key already present".
+func TestRunFixRelayAndItsFile(t *testing.T) {
+	t.Parallel()
+	cert := rtCert(t, "cliff.example.org", 90)
+	addr := rtServe(t, cert, false)
+	dir := t.TempDir()
+	pemPath := rtWrite(t, dir, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Leaf.Raw})))
+	path := rtWrite(t, dir, "relay_clientcerts", "# relays\n")
+	want := "# relays\n" + fingerprint.SHA256.PublicKey(cert.Leaf) + " cliff.example.org\n"
+
+	args := []string{"-H", addr, "--cert-file", pemPath, "--table", "texthash:" + path, "--fix", "--fix-trust", "any"}
+	code, out, _ := rtRun(t, args...)
+	if code != 2 || !strings.Contains(out, "fix: 0 replaced, 1 added") {
+		t.Errorf("run(%q) = %d, want 2 and one line added\n%s", args, code, out)
+	}
+	if got, _ := os.ReadFile(path); string(got) != want {
+		t.Errorf("table after run(%q):\ngot  %q\nwant %q", args, got, want)
 	}
 }

@@ -160,9 +160,12 @@ func probeOne(ctx context.Context, name, host string, a netip.Addr, port int, pr
 	}
 	res, err := probe.Probe(ctx, addr, opts)
 	o := observed{Observation: check.Observation{Name: name, Host: host, Addr: addr, Err: err}, probe: res}
-	if res != nil && len(res.Certs) > 0 {
+	if res != nil && len(res.Certs) > 0 && res.TLSVersion != 0 {
 		// The certificate is what we came for: a server that fails after
 		// the handshake (EHLO over TLS refused, say) still presented it.
+		// Only a completed handshake proves the server holds the key: a
+		// chain seen in a handshake that failed may be anyone's replay of
+		// the relay's old certificate, and --fix could write it.
 		o.Chain, o.Handshake = res.Certs, res.Timings.TLS
 		o.Err = nil
 		o.lateErr = err

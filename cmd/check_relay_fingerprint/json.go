@@ -19,9 +19,19 @@ package main
 //	             "entries": 12, "stale_compiled": ""}],
 //	 "listings": [{"relay": 0, "table": 0, "listed": false, "matched": "",
 //	               "line": 0, "add": "FP label"}],
-//	 "long": ["[CRITICAL] ..."], "perfdata": ["relays=1;;;0", ...]}
+//	 "long": ["[CRITICAL] ..."], "perfdata": ["relays=1;;;0", ...],
+//	 "diff": "--- ...\n+++ ...\n"}
+//
+// "diff" is there only with --diff: the unified diff that the text output
+// prints after the plugin output.
 //
 // fingerprint: a list of relays, each as in "relays" above, plus "label".
+//
+// When the run stops before judging anything (bad usage found after the
+// flags were parsed, the watchdog), both commands print a document of the
+// check's shape with "state" UNKNOWN, "exit_code" 3, the reason as
+// "summary" and empty lists; an event handler that has nothing to do
+// prints one with "state" OK. kong's own parse errors stay plain text.
 
 import (
 	"crypto/x509"
@@ -81,6 +91,7 @@ type jsonCheck struct {
 	Listings []jsonListing `json:"listings"`
 	Long     []string      `json:"long"`
 	Perfdata []string      `json:"perfdata"`
+	Diff     string        `json:"diff,omitempty"`
 }
 
 func relayJSON(cfg check.Config, o check.Observation, now time.Time) jsonRelay {
@@ -113,16 +124,32 @@ func certJSON(cfg check.Config, c *x509.Certificate, now time.Time) *jsonCert {
 	}
 }
 
-func writeCheckJSON(w io.Writer, cfg check.Config, obs []observed, recv []check.Receiver, v check.Verdict, res nagios.Result) error {
+// newJSONCheck returns the document for res with every list present,
+// empty when there is nothing in it.
+func newJSONCheck(res nagios.Result) jsonCheck {
 	out := jsonCheck{
 		State: res.State.String(), ExitCode: res.State.ExitCode(), Summary: res.Summary,
-		Digest: string(cfg.Digest), Match: string(cfg.Match),
 		Relays: []jsonRelay{}, Tables: []jsonTable{}, Listings: []jsonListing{},
 		Long: res.Long, Perfdata: []string{},
 	}
 	if out.Long == nil {
 		out.Long = []string{}
 	}
+	for _, p := range res.Perf {
+		out.Perfdata = append(out.Perfdata, p.String())
+	}
+	return out
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func writeCheckJSON(w io.Writer, cfg check.Config, obs []observed, recv []check.Receiver, v check.Verdict, res nagios.Result, diff string) error {
+	out := newJSONCheck(res)
+	out.Digest, out.Match, out.Diff = string(cfg.Digest), string(cfg.Match), diff
 	for _, o := range obs {
 		out.Relays = append(out.Relays, relayJSON(cfg, o.Observation, cfg.Now))
 	}
@@ -145,10 +172,5 @@ func writeCheckJSON(w io.Writer, cfg check.Config, obs []observed, recv []check.
 		}
 		out.Listings = append(out.Listings, jl)
 	}
-	for _, p := range res.Perf {
-		out.Perfdata = append(out.Perfdata, p.String())
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return writeJSON(w, out)
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/nagios"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";
@@ -83,14 +85,14 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintln(stdout, "hint: check_relay_fingerprint --help")
 		return exitUnknown
 	}
-	timeout := 0.0
+	timeout, output := 0.0, ""
 	switch cmd := kctx.Command(); {
 	case strings.HasPrefix(cmd, "check"):
-		timeout = c.Check.Timeout
+		timeout, output = c.Check.Timeout, c.Check.Output
 	case strings.HasPrefix(cmd, "fingerprint"):
-		timeout = c.Fingerprint.Timeout
+		timeout, output = c.Fingerprint.Timeout, c.Fingerprint.Output
 	}
-	return runCommand(kctx, stdout, stderr, timeout)
+	return runCommand(kctx, stdout, stderr, timeout, output == "json")
 }
 
 // watchdogGrace is how long past its -t deadline the plugin may run before
@@ -99,9 +101,10 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 // blocks in the kernel).
 const watchdogGrace = time.Second
 
-// runCommand runs the parsed command and prints its error, if any. With
-// a timeout, a watchdog returns UNKNOWN if the command overruns it.
-func runCommand(kctx *kong.Context, stdout, stderr io.Writer, timeout float64) int {
+// runCommand runs the parsed command and prints its error, if any (as a
+// JSON document with asJSON). With a timeout, a watchdog returns UNKNOWN
+// if the command overruns it.
+func runCommand(kctx *kong.Context, stdout, stderr io.Writer, timeout float64, asJSON bool) int {
 	out, errOut := &gate{w: stdout}, &gate{w: stderr}
 	type result struct {
 		code int
@@ -122,20 +125,32 @@ func runCommand(kctx *kong.Context, stdout, stderr io.Writer, timeout float64) i
 	select {
 	case r := <-done:
 		if r.err != nil {
-			fmt.Fprintf(stdout, "RELAY_FINGERPRINT UNKNOWN - %s\n", r.err)
+			res := nagios.Result{Name: "RELAY_FINGERPRINT", State: nagios.Unknown, Summary: r.err.Error()}
 			var ue usageError
 			if errors.As(r.err, &ue) {
-				fmt.Fprintln(stdout, "hint: check_relay_fingerprint --help")
+				res.Long = append(res.Long, "hint: check_relay_fingerprint --help")
 			}
+			writeResult(stdout, res, asJSON)
 			return exitUnknown
 		}
 		return r.code
 	case <-expired:
 		out.close()
 		errOut.close()
-		fmt.Fprintf(stdout, "RELAY_FINGERPRINT UNKNOWN - plugin timeout: still running %s after the -t %v deadline\n", watchdogGrace, timeout)
+		writeResult(stdout, nagios.Result{Name: "RELAY_FINGERPRINT", State: nagios.Unknown,
+			Summary: fmt.Sprintf("plugin timeout: still running %s after the -t %v deadline", watchdogGrace, timeout)}, asJSON)
 		return exitUnknown
 	}
+}
+
+// writeResult prints a result that ends the run before any relay was
+// judged (an error, the watchdog, an event handler with nothing to do):
+// as plugin output, or as a JSON document of the check's shape.
+func writeResult(w io.Writer, res nagios.Result, asJSON bool) error {
+	if !asJSON {
+		return res.Render(w)
+	}
+	return writeJSON(w, newJSONCheck(res))
 }
 
 // gate is a writer that can be shut: once the watchdog has spoken, the
@@ -183,7 +198,7 @@ func preprocess(args []string) []string {
 		if a == "--" {
 			return append(out, args[i:]...)
 		}
-		if i == 0 && (a == "--help" || a == "-h") || a == "--help" && !isCommand(args[0]) {
+		if (a == "--help" || a == "-h") && !isCommand(args[0]) {
 			// The check is the default command: its flags are the help
 			// an admin wants from a bare --help.
 			out = append([]string{"check"}, out...)

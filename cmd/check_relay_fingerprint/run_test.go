@@ -8,11 +8,18 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
 	"log"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -360,6 +367,8 @@ func TestRun(t *testing.T) {
 			out: []string{"Usage: check_relay_fingerprint", "--table"}},
 		{name: "--help after flags", args: []string{"-H", starttls, "--help"}, code: 3,
 			out: []string{"Usage: check_relay_fingerprint", "--table"}},
+		{name: "-h after flags: the check's flags", args: []string{"-H", starttls, "-h"}, code: 3,
+			out: []string{"Usage: check_relay_fingerprint check", "--fix-trust"}},
 		{name: "fingerprint --help", args: []string{"fingerprint", "--help"}, code: 3,
 			out: []string{"Usage: check_relay_fingerprint fingerprint"}},
 		{name: "-V", args: []string{"-V"}, code: 3,
@@ -639,6 +648,34 @@ func TestRunPostconf(t *testing.T) {
 			t.Errorf("exit %d, want 3 with a message naming postconf and %s:\n%s", code, missing, out)
 		}
 	})
+	// Regression: --fix-to counted only the --table flags, so that
+	// --postconf alone was refused and --postconf with one --table wrote
+	// both tables, one after the other, into the one output.
+	t.Run("--fix-to with --postconf", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		mainCF := rtWrite(t, dir, "main.cf", "compatibility_level = 3.6\nrelay_clientcerts = texthash:"+dir+"/t\n")
+		old := time.Now().Add(-time.Minute)
+		if err := os.Chtimes(mainCF, old, old); err != nil {
+			t.Fatal(err)
+		}
+		src := "# receiver's table\n"
+		rtWrite(t, dir, "t", src)
+		other := "texthash:" + rtWrite(t, dir, "other", "# another receiver\n")
+		want := src + sha.PublicKey(cert.Leaf) + " cliff.example.org\n"
+
+		args := []string{"-H", relay, "--postconf", dir, "--fix-to", "-", "--fix-trust", "any"}
+		code, out, errOut := rtRun(t, args...)
+		if code != 2 || out != want || !strings.HasPrefix(errOut, "RELAY_FINGERPRINT CRITICAL - ") {
+			t.Errorf("run(%q) = %d\nstdout %q (want %q)\nstderr:\n%s", args, code, out, want, errOut)
+		}
+
+		args = []string{"-H", relay, "--postconf", dir, "--table", other, "--fix-to", "-", "--fix-trust", "any"}
+		code, out, errOut = rtRun(t, args...)
+		if code != 3 || !strings.Contains(out, "usage: --fix-to needs exactly one table") {
+			t.Errorf("run(%q) = %d, want 3 and a usage error\nstdout:\n%s\nstderr:\n%s", args, code, out, errOut)
+		}
+	})
 	t.Run("bare --postconf before another flag", func(t *testing.T) {
 		t.Parallel()
 		// The default config directory may hold anything: only check
@@ -660,6 +697,29 @@ func TestRunDemo(t *testing.T) {
 	for _, s := range []string{"RELAY_FINGERPRINT OK", "RELAY_FINGERPRINT CRITICAL", "add: "} {
 		if !strings.Contains(out, s) {
 			t.Errorf("demo output lacks %q:\n%s", s, out)
+		}
+	}
+}
+
+// TestRunDemoKeep: demo --keep leaves what its help promises, the table
+// and both certificates, ready for --cert-file.
+func TestRunDemoKeep(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := rtRun(t, "demo", "--keep")
+	first, _, _ := strings.Cut(out, "\n")
+	dir, ok := strings.CutPrefix(first, "demo directory: ")
+	if code != 0 || !ok {
+		t.Fatalf("run(demo --keep) = %d, first line %q\nstdout:\n%s\nstderr:\n%s", code, first, out, errOut)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	tbl := "texthash:" + filepath.Join(dir, "relay_clientcerts")
+	for _, tc := range []struct {
+		file string
+		code int
+	}{{"cliff.pem", 0}, {"cliff-renewed.pem", 2}} {
+		args := []string{"--cert-file", filepath.Join(dir, tc.file), "--table", tbl}
+		if code, out, _ := rtRun(t, args...); code != tc.code {
+			t.Errorf("run(%q) = %d, want %d\n%s", args, code, tc.code, out)
 		}
 	}
 }
@@ -690,5 +750,139 @@ func TestRunIPv6Loopback(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "RELAY_FINGERPRINT OK - [::1]:"+port+" listed") {
 			t.Errorf("run(%q) = %d, want 0 and OK for [::1]:%s\n%s", args, code, port, out)
 		}
+	}
+}
+
+// rtCertNamed makes a self-signed ECDSA certificate with the given common
+// name and DNS names, as a hostile or odd relay might present.
+func rtCertNamed(t testing.TB, cn string, dns []string) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: cn}, DNSNames: dns,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(60 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+}
+
+// TestRunFingerprintHostileNames: the fingerprint command's output is
+// pasted into relay_clientcerts, and a relay chooses the names in its
+// certificate. A line break in its subject or DNS name must not add a
+// line of the relay's choosing (here: a fingerprint it wants listed).
+func TestRunFingerprintHostileNames(t *testing.T) {
+	t.Parallel()
+	planted := "AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99"
+	evil := "x\n" + planted + " planted.example.org"
+	cert := rtCertNamed(t, evil, []string{evil})
+	addr := rtServe(t, cert, false)
+	for _, args := range [][]string{
+		{"fingerprint", "-H", addr},
+		{"fingerprint", "-H", "localhost:" + addr[strings.LastIndexByte(addr, ':')+1:]},
+	} {
+		code, out, errOut := rtRun(t, args...)
+		if code != 0 {
+			t.Fatalf("run(%q) = %d, want 0\nstdout:\n%s\nstderr:\n%s", args, code, out, errOut)
+		}
+		tb, err := table.Parse("fingerprint-output", []byte(out))
+		if err != nil {
+			t.Fatalf("run(%q): output does not parse as a table: %v\n%s", args, err, out)
+		}
+		want := map[string]bool{fingerprint.SHA256.PublicKey(cert.Leaf): true, fingerprint.SHA256.Cert(cert.Leaf): true}
+		for _, e := range tb.Entries {
+			if !want[e.Key] {
+				t.Errorf("run(%q): line %d lists %q %q, which the relay does not present\n%s", args, e.Line, e.Key, e.Value, out)
+			}
+			if strings.Contains(e.Value, "planted") {
+				t.Errorf("run(%q): line %d has the relay's planted label %q\n%s", args, e.Line, e.Value, out)
+			}
+		}
+		if len(tb.Entries) != 2 || len(tb.Warnings) > 0 {
+			t.Errorf("run(%q): %d entries, warnings %v; want 2 and none\n%s", args, len(tb.Entries), tb.Warnings, out)
+		}
+	}
+}
+
+// TestRunJSON checks that -o json prints exactly one JSON document with
+// the documented fields, whatever the run does, and the same exit code.
+func TestRunJSON(t *testing.T) {
+	t.Parallel()
+	cert := rtCert(t, "cliff.example.org", 60)
+	addr := rtServe(t, cert, false)
+	dir := t.TempDir()
+	listed := "texthash:" + rtWrite(t, dir, "listed", fingerprint.SHA256.PublicKey(cert.Leaf)+" cliff.example.org\n")
+	stale := "texthash:" + rtWrite(t, dir, "stale", "AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99 cliff.example.org\n")
+	checkFields := []string{"state", "exit_code", "summary", "digest", "match", "relays", "tables", "listings", "long", "perfdata"}
+
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		list   bool     // the fingerprint command's list of relays
+		fields []string // top-level fields that must be there
+		has    []string // substrings of the document
+	}{
+		{name: "OK", args: []string{"-H", addr, "--table", listed}, code: 0, fields: checkFields,
+			has: []string{`"state": "OK"`, `"listed": true`, `"matched": "pubkey"`}},
+		// Regression: the diff was printed after the document, so that
+		// stdout was no longer JSON.
+		{name: "--diff goes inside the document", args: []string{"-H", addr, "--table", stale, "--diff", "--fix-trust", "any"}, code: 2,
+			fields: append(checkFields, "diff"), has: []string{`"diff": "--- `, "+" + fingerprint.SHA256.PublicKey(cert.Leaf)}},
+		// Regression: errors found after parsing were plain text.
+		{name: "usage error", args: []string{"--table", listed}, code: 3, fields: checkFields,
+			has: []string{`"state": "UNKNOWN"`, `"exit_code": 3`, "nothing to check"}},
+		{name: "event handler with nothing to do", args: []string{"-H", addr, "--table", stale, "--fix", "--event-state", "OK", "--event-state-type", "HARD"}, code: 0,
+			fields: checkFields, has: []string{`"state": "OK"`, "nothing to do"}},
+		{name: "fingerprint", args: []string{"fingerprint", "-H", addr}, code: 0, list: true,
+			has: []string{`"pubkey_fingerprint": "` + fingerprint.SHA256.PublicKey(cert.Leaf)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			args := append(append([]string{}, tt.args...), "-o", "json")
+			code, out, errOut := rtRun(t, args...)
+			if code != tt.code {
+				t.Errorf("run(%q) = %d, want %d\nstdout:\n%s\nstderr:\n%s", args, code, tt.code, out, errOut)
+			}
+			dec := json.NewDecoder(strings.NewReader(out))
+			var doc any
+			if err := dec.Decode(&doc); err != nil {
+				t.Fatalf("run(%q): stdout is not JSON: %v\n%s", args, err, out)
+			}
+			if _, err := dec.Token(); err != io.EOF {
+				t.Errorf("run(%q): more than one JSON document on stdout (%v)\n%s", args, err, out)
+			}
+			for _, s := range tt.has {
+				if !strings.Contains(out, s) {
+					t.Errorf("run(%q): document lacks %q\n%s", args, s, out)
+				}
+			}
+			if tt.list {
+				if _, ok := doc.([]any); !ok {
+					t.Errorf("run(%q): document is %T, want a list of relays", args, doc)
+				}
+				return
+			}
+			m, ok := doc.(map[string]any)
+			if !ok {
+				t.Fatalf("run(%q): document is %T, want an object", args, doc)
+			}
+			for _, f := range tt.fields {
+				if _, ok := m[f]; !ok {
+					t.Errorf("run(%q): document lacks field %q\n%s", args, f, out)
+				}
+			}
+			if got, _ := m["exit_code"].(float64); int(got) != code {
+				t.Errorf("run(%q): exit_code %v, process exit %d", args, m["exit_code"], code)
+			}
+		})
 	}
 }

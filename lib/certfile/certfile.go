@@ -47,32 +47,49 @@ func Read(path string) ([]*x509.Certificate, error) {
 }
 
 // Parse is Read on data already in memory; path is for messages.
+//
+// Every line that starts with "-----BEGIN CERTIFICATE-----" must begin a
+// well-formed block: a damaged one (bad base64, no END line) is an error
+// naming its line, as it is for OpenSSL and so for Postfix. It is never
+// passed over, which would make the next certificate of a chain (the
+// issuer) look like the leaf. Text outside the blocks is ignored.
 func Parse(path string, data []byte) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
-	rest := data
-	for {
-		start := len(data) - len(rest)
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
+	line := 1 // of data[at:]
+	for at := 0; at < len(data); {
+		end := len(data)
+		if i := bytes.IndexByte(data[at:], '\n'); i >= 0 {
+			end = at + i + 1
 		}
-		if block.Type != "CERTIFICATE" {
+		if !bytes.HasPrefix(data[at:end], beginCert) {
+			at = end
+			line++
 			continue
 		}
-		// The block starts at or after start; find its line for messages.
-		at := start + bytes.Index(data[start:], []byte("-----BEGIN CERTIFICATE"))
-		line := 1 + bytes.Count(data[:at], []byte("\n"))
+		block, rest := pem.Decode(data[at:])
+		// pem.Decode passes over a damaged block to the next good one; a
+		// block decoded from here ends before the next BEGIN line.
+		next := bytes.Index(data[at+1:], []byte("\n-----BEGIN "))
+		if block == nil || block.Type != "CERTIFICATE" ||
+			next >= 0 && len(data)-len(rest) > at+1+next+1 {
+			return nil, fmt.Errorf("%s:%d: damaged PEM certificate block (bad base64 or no \"-----END CERTIFICATE-----\" line)", path, line)
+		}
 		c, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
 		}
 		certs = append(certs, c)
+		next = len(data) - len(rest)
+		line += bytes.Count(data[at:next], []byte("\n"))
+		at = next
 	}
 	if len(certs) == 0 {
 		return nil, fmt.Errorf("%s: %w", path, errNoCert)
 	}
 	return certs, nil
 }
+
+// beginCert starts the first line of a PEM certificate block.
+var beginCert = []byte("-----BEGIN CERTIFICATE-----")
 
 var errNoCert = errors.New(`no PEM certificate ("-----BEGIN CERTIFICATE-----") found`)

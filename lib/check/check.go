@@ -39,6 +39,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/nagios"
@@ -95,6 +97,19 @@ func (o Observation) Where() string {
 		return o.Addr
 	}
 	return o.Name + " " + o.Addr
+}
+
+// Reason says why o has no certificate, naming the relay as the admin
+// gave it with -H when the error names only its address.
+func (o Observation) Reason() string {
+	msg := "no certificate"
+	if o.Err != nil {
+		msg = o.Err.Error()
+	}
+	if o.Addr != "" && net.ParseIP(o.Host) == nil && !strings.Contains(msg, o.Host) {
+		msg = o.Name + ": " + msg
+	}
+	return msg
 }
 
 // Receiver is one relay_clientcerts table as the check sees it.
@@ -242,10 +257,7 @@ func (j *judge) run(obs []Observation, recv []Receiver) {
 			if o.Addr != "" {
 				failed++
 			}
-			msg := "no certificate"
-			if o.Err != nil {
-				msg = o.Err.Error()
-			}
+			msg := o.Reason()
 			state := j.cfg.Unreachable
 			if state == nagios.OK {
 				state = nagios.Unknown // the zero Config: UNKNOWN, as documented
@@ -318,9 +330,21 @@ func (j *judge) run(obs []Observation, recv []Receiver) {
 				Value: math.Round(o.Handshake.Seconds()*1e6) / 1e6, UOM: "s", Min: ptr(0)})
 		}
 	}
+	paths := map[string]int{}
 	for _, rc := range recv {
 		if rc.Table != nil {
-			r.Perf = append(r.Perf, nagios.Perf{Label: "entries_" + rc.Spec.Path, Value: float64(rc.Table.Len()), Min: ptr(0)})
+			paths[rc.Spec.Path]++
+		}
+	}
+	for _, rc := range recv {
+		if rc.Table != nil {
+			// Labels must be unique: a file read as two table types is
+			// named by its type too.
+			name := rc.Spec.Path
+			if paths[name] > 1 {
+				name = rc.Spec.String()
+			}
+			r.Perf = append(r.Perf, nagios.Perf{Label: "entries_" + name, Value: float64(rc.Table.Len()), Min: ptr(0)})
 		}
 	}
 }
@@ -363,6 +387,14 @@ func (j *judge) okSummary(obs []Observation, recv []Receiver, minDays float64) s
 	tables := "1 table"
 	if len(recv) != 1 {
 		tables = fmt.Sprintf("%d tables", len(recv))
+	}
+	if n := len(groups(recv)); n != len(recv) {
+		// A list counts as one: a relay is listed in one of its tables.
+		lists := "1 relay_clientcerts list"
+		if n != 1 {
+			lists = fmt.Sprintf("%d relay_clientcerts lists", n)
+		}
+		tables = fmt.Sprintf("%s of %s", lists, tables)
 	}
 	var s string
 	switch n := len(obs); n {
@@ -491,21 +523,36 @@ func insertColons(s string) string {
 
 // Label returns the table label for an observation: the relay's name as
 // given with -H when it is a name, else the certificate's first DNS name
-// or common name.
+// or common name that is one printable word (the relay chooses those: a
+// line break would put a line of its choosing into the table lines printed
+// for the admin), else the address or the file's path.
 func Label(o Observation) string {
 	if o.Host != "" && net.ParseIP(o.Host) == nil {
 		return o.Host
 	}
 	if c := o.Leaf(); c != nil {
-		if len(c.DNSNames) > 0 {
-			return c.DNSNames[0]
-		}
-		if c.Subject.CommonName != "" {
-			return c.Subject.CommonName
+		for _, n := range append(slices.Clip(c.DNSNames), c.Subject.CommonName) {
+			if isWord(n) {
+				return n
+			}
 		}
 	}
 	if o.Host != "" {
 		return o.Host
 	}
 	return o.Name
+}
+
+// isWord reports whether s can stand as a table label on its own: valid
+// UTF-8, printable, no whitespace, not starting a comment.
+func isWord(s string) bool {
+	if s == "" || s[0] == '#' || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
+			return false
+		}
+	}
+	return true
 }

@@ -343,12 +343,13 @@ func TestJudge(t *testing.T) {
 			state: nagios.OK,
 		},
 		{
+			// The status line names the relay, not only its address.
 			name:    "unreachable relay: UNKNOWN",
 			obs:     []check.Observation{unreachable(relayName, relayAddr, connRefused)},
 			recv:    []check.Receiver{listA},
 			state:   nagios.Unknown,
-			summary: "connect to " + relayAddr + ": connection refused",
-			long:    []string{"[UNKNOWN] connect to " + relayAddr},
+			summary: relayName + ": connect to " + relayAddr + ": connection refused",
+			long:    []string{"[UNKNOWN] " + relayName + ": connect to " + relayAddr},
 		},
 		{
 			// Config documents UNKNOWN as the default: its zero value must
@@ -358,7 +359,7 @@ func TestJudge(t *testing.T) {
 			obs:     []check.Observation{unreachable(relayName, relayAddr, connRefused)},
 			recv:    []check.Receiver{listA},
 			state:   nagios.Unknown,
-			summary: "connect to " + relayAddr,
+			summary: relayName + ": connect to " + relayAddr,
 		},
 		{
 			name:    "unreachable relay: CRITICAL on request",
@@ -366,7 +367,7 @@ func TestJudge(t *testing.T) {
 			obs:     []check.Observation{unreachable(relayName, relayAddr, connRefused)},
 			recv:    []check.Receiver{listA},
 			state:   nagios.Critical,
-			summary: "connect to " + relayAddr + ": connection refused",
+			summary: relayName + ": connect to " + relayAddr + ": connection refused",
 		},
 		{
 			name:    "the plugin's deadline: UNKNOWN even when unreachable is CRITICAL",
@@ -374,7 +375,7 @@ func TestJudge(t *testing.T) {
 			obs:     []check.Observation{unreachable(relayName, relayAddr, timeout)},
 			recv:    []check.Receiver{listA},
 			state:   nagios.Unknown,
-			summary: "timeout during banner from " + relayAddr,
+			summary: relayName + ": timeout during banner from " + relayAddr,
 		},
 		{
 			name:    "wrapped deadline error: UNKNOWN",
@@ -383,6 +384,20 @@ func TestJudge(t *testing.T) {
 			recv:    []check.Receiver{listA},
 			state:   nagios.Unknown,
 			summary: "lookup " + relayName,
+		},
+		{
+			name:    "unreachable relay given by address: named once",
+			obs:     []check.Observation{unreachable("192.0.2.1", relayAddr, connRefused)},
+			recv:    []check.Receiver{listA},
+			state:   nagios.Unknown,
+			summary: "connect to " + relayAddr + ": connection refused",
+		},
+		{
+			name:    "DNS failure names the relay already: named once",
+			obs:     []check.Observation{unreachable(relayName, relayName+":25", errors.New("DNS lookup of "+relayName+": no such host"))},
+			recv:    []check.Receiver{listA},
+			state:   nagios.Unknown,
+			summary: "DNS lookup of " + relayName + ": no such host",
 		},
 		{
 			name:    "certificate file, listed",
@@ -454,7 +469,9 @@ func TestJudge(t *testing.T) {
 				return []check.Receiver{a, b}
 			}(),
 			state: nagios.OK,
-			long:  []string{"in " + tableSpec + ", texthash:/etc/postfix/more: listed by pubkey fingerprint"},
+			// Regression: "listed in 2 tables", when only one lists it.
+			summary: relayName + " " + relayAddr + " listed in 1 relay_clientcerts list of 2 tables",
+			long:    []string{"in " + tableSpec + ", texthash:/etc/postfix/more: listed by pubkey fingerprint"},
 		},
 		{
 			name: "one relay_clientcerts list: listed in none is CRITICAL naming the list",
@@ -538,7 +555,7 @@ func TestJudge(t *testing.T) {
 			state:    nagios.Critical,
 			summary:  "mx2.example.org 192.0.2.12:25 presents sha256 " + sha.PublicKey(certB),
 			inSum:    []string{"(and 2 more problems)"},
-			long:     []string{"[UNKNOWN] connect to", "[WARNING] mx1.example.org 192.0.2.11:25: certificate expires in 10 days", "[CRITICAL] mx2.example.org"},
+			long:     []string{"[UNKNOWN] mx0.example.org: connect to", "[WARNING] mx1.example.org 192.0.2.11:25: certificate expires in 10 days", "[CRITICAL] mx2.example.org"},
 			unlisted: 1,
 		},
 		{
@@ -826,6 +843,9 @@ func TestLabel(t *testing.T) {
 	withDNS := newCert(t, certSpec{cn: "cn.example.org", dns: []string{"san.example.org", "other.example.org"}})
 	cnOnly := newCert(t, certSpec{cn: "cn.example.org", dns: []string{}})
 	nothing := newCert(t, certSpec{cn: "", dns: []string{}})
+	evil := "x\nAA:BB:CC evil.example.org"
+	injected := newCert(t, certSpec{cn: evil, dns: []string{evil, "san.example.org"}})
+	allBad := newCert(t, certSpec{cn: "two words", dns: []string{evil, "#comment", "tab\there"}})
 	tests := []struct {
 		name string
 		o    check.Observation
@@ -837,6 +857,12 @@ func TestLabel(t *testing.T) {
 		{"IP: no name in the certificate", relay("192.0.2.1", "192.0.2.1:25", nothing), "192.0.2.1"},
 		{"file: first DNS name", certFile("/etc/ssl/c.pem", withDNS), "san.example.org"},
 		{"file: no name in the certificate", certFile("/etc/ssl/c.pem", nothing), "/etc/ssl/c.pem"},
+		// A relay chooses the names in its certificate: a line break there
+		// would put a line of its choosing into the table lines printed
+		// for the admin to paste. Such names are passed over.
+		{"IP: DNS name with a line break skipped", relay("192.0.2.1", "192.0.2.1:25", injected), "san.example.org"},
+		{"IP: only unusable names", relay("192.0.2.1", "192.0.2.1:25", allBad), "192.0.2.1"},
+		{"file: only unusable names", certFile("/etc/ssl/c.pem", allBad), "/etc/ssl/c.pem"},
 	}
 	for _, tt := range tests {
 		if got := check.Label(tt.o); got != tt.want {
@@ -866,5 +892,52 @@ func TestJudgePerfdataCertFileError(t *testing.T) {
 	}
 	if r.State != nagios.Unknown {
 		t.Errorf("State = %v, want UNKNOWN for an unreadable certificate file", r.State)
+	}
+}
+
+// TestJudgePerfdataSamePathTwice: one file named by two table types (two
+// receivers' views of it) must not give two perfdata items one label.
+func TestJudgePerfdataSamePathTwice(t *testing.T) {
+	t.Parallel()
+	c := newCert(t, certSpec{})
+	text := lines(fingerprint.SHA256.PublicKey(c) + " cliff")
+	recv := []check.Receiver{
+		receiver(t, "texthash:/etc/postfix/relay_clientcerts", text),
+		receiver(t, "hash:/etc/postfix/relay_clientcerts", text),
+		receiver(t, "texthash:/etc/postfix/other", text),
+	}
+	r := check.Judge(baseConfig(t), []check.Observation{relay(relayName, relayAddr, c)}, recv).Result
+	checkPerf(t, r.Perf)
+	var labels []string
+	for _, p := range r.Perf {
+		if strings.HasPrefix(p.Label, "entries_") {
+			labels = append(labels, p.Label)
+		}
+	}
+	want := []string{"entries_texthash:/etc/postfix/relay_clientcerts", "entries_hash:/etc/postfix/relay_clientcerts", "entries_/etc/postfix/other"}
+	if strings.Join(labels, " ") != strings.Join(want, " ") {
+		t.Errorf("entries labels %q, want %q", labels, want)
+	}
+}
+
+func TestObservationReason(t *testing.T) {
+	t.Parallel()
+	refused := errors.New("connect to 192.0.2.1:25: connection refused")
+	tests := []struct {
+		name string
+		o    check.Observation
+		want string
+	}{
+		{"by name", unreachable("cliff.example.org", "192.0.2.1:25", refused), "cliff.example.org: connect to 192.0.2.1:25: connection refused"},
+		{"by name with a port", unreachable("cliff.example.org:587", "192.0.2.1:587", refused), "cliff.example.org:587: connect to 192.0.2.1:25: connection refused"},
+		{"by address", unreachable("192.0.2.1", "192.0.2.1:25", refused), "connect to 192.0.2.1:25: connection refused"},
+		{"error names the relay", unreachable("cliff.example.org", "cliff.example.org:25", errors.New("DNS lookup of cliff.example.org: no such host")), "DNS lookup of cliff.example.org: no such host"},
+		{"file", check.Observation{Name: "/etc/ssl/c.pem", Err: errors.New("/etc/ssl/c.pem: no PEM certificate")}, "/etc/ssl/c.pem: no PEM certificate"},
+		{"no error", unreachable("cliff.example.org", "192.0.2.1:25", nil), "cliff.example.org: no certificate"},
+	}
+	for _, tt := range tests {
+		if got := tt.o.Reason(); got != tt.want {
+			t.Errorf("%s: Reason() = %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }

@@ -17,9 +17,12 @@
 //     in file order, keeping its value, comments and position; the rest
 //     are appended as "FINGERPRINT label". Stale entries left over stay.
 //   - Nothing is replaced, only appended, when KeepOld is set (a rollover
-//     window) or when some address of the relay could not be probed: the
-//     entry might be what that address still presents.
-//   - A key that any probed address still presents is never touched.
+//     window) or when some address of any relay could not be probed: the
+//     entry might be what that address still presents, whatever its label.
+//   - A key that any probed address or certificate file still presents
+//     (its certificate or its public-key fingerprint, whatever the match
+//     mode) is never touched, whichever relay it belongs to: two relays
+//     given by address often present certificates of the same name.
 //   - The fingerprint written is the public key's (stable across renewals
 //     that keep the key), or the certificate's with match mode cert.
 package fix
@@ -83,16 +86,29 @@ type Options struct {
 // Plan returns the changes that list every relay's certificates in t.
 func Plan(t *table.Table, relays []Relay, opts Options) []Change {
 	var changes []Change
-	used := map[string]bool{} // stale keys already replaced, folded
+	used := map[string]bool{}   // stale keys already replaced, folded
+	adding := map[string]bool{} // keys a change already writes, folded
+	// current holds every key some relay still presents, folded: none of
+	// them is ever replaced, whichever relay's label its entry carries.
+	current := map[string]bool{}
+	replace := !opts.KeepOld
 	for _, r := range relays {
-		current := map[string]bool{}
+		replace = replace && r.Complete
+		for _, c := range r.Certs {
+			current[table.Fold(opts.Config.Digest.Cert(c))] = true
+			current[table.Fold(opts.Config.Digest.PublicKey(c))] = true
+		}
+	}
+	for _, r := range relays {
 		var missing []string
 		for _, c := range r.Certs {
 			prints := opts.Config.Fingerprints(c)
 			listed := false
 			for _, p := range prints {
-				current[table.Fold(p.Value)] = true
-				if _, ok := t.Lookup(p.Value); ok || opts.Elsewhere != nil && opts.Elsewhere(p.Value) {
+				// A key an earlier relay's change writes is as good as
+				// listed: the same certificate, given as a relay and as its
+				// file, or by name and by address, is written once.
+				if _, ok := t.Lookup(p.Value); ok || adding[table.Fold(p.Value)] || opts.Elsewhere != nil && opts.Elsewhere(p.Value) {
 					listed = true
 				}
 			}
@@ -108,7 +124,7 @@ func Plan(t *table.Table, relays []Relay, opts Options) []Change {
 			continue
 		}
 		var stale []table.Entry
-		if r.Complete && !opts.KeepOld {
+		if replace {
 			labels := r.Labels()
 			for _, e := range t.Entries {
 				k := table.Fold(e.Key)
@@ -119,6 +135,7 @@ func Plan(t *table.Table, relays []Relay, opts Options) []Change {
 			}
 		}
 		for i, fp := range missing {
+			adding[table.Fold(fp)] = true
 			if i < len(stale) {
 				e := stale[i]
 				used[table.Fold(e.Key)] = true
@@ -131,17 +148,18 @@ func Plan(t *table.Table, relays []Relay, opts Options) []Change {
 	return changes
 }
 
-// Apply makes the changes to t; only the edited lines' bytes change.
+// Apply makes the changes to t; only the edited lines' bytes change. Its
+// errors are the table's, which name the file (and line).
 func Apply(t *table.Table, changes []Change) error {
 	for _, c := range changes {
+		var err error
 		if c.OldKey != "" {
-			if err := t.ReplaceKey(c.OldKey, c.NewKey); err != nil {
-				return fmt.Errorf("%s:%d: %w", t.Path, c.Line, err)
-			}
-			continue
+			err = t.ReplaceKey(c.OldKey, c.NewKey)
+		} else {
+			err = t.Append(c.NewKey, c.Value)
 		}
-		if err := t.Append(c.NewKey, c.Value); err != nil {
-			return fmt.Errorf("%s: %w", t.Path, err)
+		if err != nil {
+			return err
 		}
 	}
 	return nil

@@ -16,7 +16,9 @@ import (
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/table"
 )
 
-func newCert(t *testing.T, cn string, key *ecdsa.PrivateKey) *x509.Certificate {
+// newCert makes a self-signed certificate for cn (also its first DNS
+// name), with key (a fresh one when nil) and more DNS names.
+func newCert(t *testing.T, cn string, key *ecdsa.PrivateKey, moreDNS ...string) *x509.Certificate {
 	t.Helper()
 	if key == nil {
 		var err error
@@ -25,7 +27,7 @@ func newCert(t *testing.T, cn string, key *ecdsa.PrivateKey) *x509.Certificate {
 		}
 	}
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, DNSNames: []string{cn},
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, DNSNames: append([]string{cn}, moreDNS...),
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
@@ -48,6 +50,7 @@ func TestPlan(t *testing.T) {
 	oldCliff := newCert(t, "cliff.example.org", nil)
 	newCliff := newCert(t, "cliff.example.org", nil)
 	other := newCert(t, "other.example.org", nil)
+	multiSAN := newCert(t, "cliff.example.org", nil, "other.example.org")
 
 	for _, tc := range []struct {
 		name   string
@@ -120,6 +123,73 @@ func TestPlan(t *testing.T) {
 			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true}},
 			opts:   Options{Config: any256, Elsewhere: func(fp string) bool { return fp == pk(newCliff) }},
 			want:   ck(oldCliff) + " cliff.example.org\n",
+		},
+		// Regression: the keys other relays (or certificate files) still
+		// present were "stale" for a relay that shares their label, and
+		// were replaced. Two relays given by address, both presenting
+		// certificates named cliff: cliff1 renewed, cliff2 not yet.
+		{
+			name:  "two relays share a label: the key the other still presents stays",
+			table: pk(oldCliff) + " cliff.example.org\n",
+			relays: []Relay{
+				{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true},
+				{Label: "cliff.example.org", Certs: []*x509.Certificate{oldCliff}, Complete: true},
+			},
+			opts: Options{Config: any256},
+			want: pk(oldCliff) + " cliff.example.org\n" + pk(newCliff) + " cliff.example.org\n",
+		},
+		{
+			name:  "a SAN names another relay: its listed entry stays",
+			table: ck(other) + " other.example.org\n",
+			relays: []Relay{
+				{Label: "cliff.example.org", Certs: []*x509.Certificate{multiSAN}, Complete: true},
+				{Label: "other.example.org", Certs: []*x509.Certificate{other}, Complete: true},
+			},
+			opts: Options{Config: any256},
+			want: ck(other) + " other.example.org\n" + pk(multiSAN) + " cliff.example.org\n",
+		},
+		{
+			name:  "match cert: the public-key entry of a presented certificate stays",
+			table: pk(oldCliff) + " cliff.example.org\n",
+			relays: []Relay{
+				{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true},
+				{Label: "cliff.example.org", Certs: []*x509.Certificate{oldCliff}, Complete: true},
+			},
+			opts: Options{Config: check.Config{Digest: fingerprint.SHA256, Match: check.MatchCert}},
+			want: pk(oldCliff) + " cliff.example.org\n" + ck(newCliff) + " cliff.example.org\n" + ck(oldCliff) + " cliff.example.org\n",
+		},
+		{
+			name:  "another relay could not be probed: nothing replaced",
+			table: ck(oldCliff) + " cliff.example.org\n",
+			relays: []Relay{
+				{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true},
+				{Label: "192.0.2.2", Complete: false}, // may present oldCliff
+			},
+			opts: Options{Config: any256},
+			want: ck(oldCliff) + " cliff.example.org\n" + pk(newCliff) + " cliff.example.org\n",
+		},
+		// Regression: each relay planned its own line for the same key,
+		// and the second append failed ("key already present"), so the
+		// whole fix failed.
+		{
+			name:  "the same certificate from a relay and from its file: written once",
+			table: "",
+			relays: []Relay{
+				{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true},
+				{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true},
+			},
+			opts: Options{Config: any256},
+			want: pk(newCliff) + " cliff.example.org\n",
+		},
+		{
+			name:  "the same certificate by name and by address: the stale key replaced once",
+			table: ck(oldCliff) + " cliff.example.org\n",
+			relays: []Relay{
+				{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true},
+				{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true},
+			},
+			opts: Options{Config: any256},
+			want: pk(newCliff) + " cliff.example.org\n",
 		},
 		{
 			name:   "other labels are never touched",

@@ -20,7 +20,11 @@
 // A '|' in the name, summary or long output would start performance data, so
 // it is replaced by '¦' (U+00A6 BROKEN BAR). Line breaks in the name and
 // summary become spaces; line breaks inside a long output entry start new
-// lines ("\r\n" and "\r" become "\n").
+// lines ("\r\n" and "\r" become "\n"). Other control characters but tab
+// (a NUL ends the output for a monitoring core written in C; an escape
+// sequence repaints a terminal) become '?', and invalid UTF-8 becomes
+// U+FFFD: text that came from a server or a certificate cannot break the
+// output.
 package nagios
 
 import (
@@ -114,18 +118,31 @@ var (
 	longLine = strings.NewReplacer("|", "¦", "\r\n", "\n", "\r", "\n")
 )
 
+// printable replaces invalid UTF-8 with U+FFFD and every control character
+// but tab and "\n" with '?'. It runs after the replacers above, so that
+// only the line breaks they keep survive.
+func printable(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' && r != '\n' || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
 // Render writes r in the format described in the package documentation, in
 // a single Write. It does not check the performance data; see [Perf.Validate].
 func (r Result) Render(w io.Writer) error {
 	var b strings.Builder
 	if r.Name != "" {
-		b.WriteString(oneLine.Replace(r.Name))
+		b.WriteString(printable(oneLine.Replace(r.Name)))
 		b.WriteByte(' ')
 	}
 	b.WriteString(r.State.String())
 	if r.Summary != "" {
 		b.WriteString(" - ")
-		b.WriteString(oneLine.Replace(r.Summary))
+		b.WriteString(printable(oneLine.Replace(r.Summary)))
 	}
 	if len(r.Perf) > 0 {
 		b.WriteString(" |")
@@ -136,7 +153,7 @@ func (r Result) Render(w io.Writer) error {
 	}
 	b.WriteByte('\n')
 	for _, l := range r.Long {
-		b.WriteString(longLine.Replace(l))
+		b.WriteString(printable(longLine.Replace(l)))
 		b.WriteByte('\n')
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {

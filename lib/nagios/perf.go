@@ -5,12 +5,14 @@ package nagios
 //	'label'=value[UOM];[warn];[crit];[min];[max]
 //
 // Items are separated by spaces. The label is quoted with single quotes when
-// it is empty or contains a space, a tab, '=' or '\'', and a quote inside is
-// doubled. Numbers use only [-0-9.], never an exponent. warn and crit are
-// ranges (see range.go). Empty fields are left empty and trailing empty fields
-// are dropped. A value that could not be determined is the literal "U"
-// (written without UOM). UOM is one of "", "s", "ms", "us", "%", "B", "KB",
-// "MB", "TB" or "c".
+// it is empty or contains a space, a tab or '\'', and a quote inside is
+// doubled. The current guidelines allow any character in a label but '='
+// (older versions allowed it quoted, and not every perfdata parser honours
+// the quotes), so '=' becomes '_'. Numbers use only [-0-9.], never an
+// exponent. warn and crit are ranges (see range.go). Empty fields are left
+// empty and trailing empty fields are dropped. A value that could not be
+// determined is the literal "U" (written without UOM). UOM is one of "",
+// "s", "ms", "us", "%", "B", "KB", "MB", "TB" or "c".
 
 import (
 	"errors"
@@ -28,12 +30,13 @@ type Perf struct {
 	Min, Max   *float64
 }
 
-var labelReplacer = strings.NewReplacer("|", "¦", "\r\n", " ", "\r", " ", "\n", " ")
+var labelReplacer = strings.NewReplacer("|", "¦", "\r\n", " ", "\r", " ", "\n", " ", "=", "_")
 
 // String returns p in perfdata syntax, e.g. "'tls handshake'=0.25s;1;2;0".
 // It always produces one well-formed item, even for a p that Validate
-// rejects: line breaks and '|' in the label are replaced as in
-// [Result.Render], and a non-finite Min or Max is left empty.
+// rejects: line breaks, '|' and other control characters in the label are
+// replaced as in [Result.Render], '=' by '_', and a non-finite Min or Max
+// is left empty.
 func (p Perf) String() string {
 	var f [5]string
 	if isFinite(p.Value) {
@@ -61,8 +64,8 @@ func (p Perf) String() string {
 }
 
 func quoteLabel(l string) string {
-	l = labelReplacer.Replace(l)
-	if l != "" && !strings.ContainsAny(l, " \t='") {
+	l = printable(labelReplacer.Replace(l))
+	if l != "" && !strings.ContainsAny(l, " \t'") {
 		return l
 	}
 	return "'" + strings.ReplaceAll(l, "'", "''") + "'"
@@ -73,15 +76,19 @@ func isFinite(v float64) bool {
 }
 
 // Validate reports what String would have to repair or what the guidelines
-// forbid: an empty label, a label with a line break or '|', a unit outside the
-// guidelines' list, or a non-finite Min or Max. A non-finite Value is valid:
-// it is written "U".
+// forbid: an empty label, a label with a line break, another control
+// character, '|', '=' or invalid UTF-8, a unit outside the guidelines' list,
+// or a non-finite Min or Max. A non-finite Value is valid: it is written "U".
 func (p Perf) Validate() error {
 	switch {
 	case p.Label == "":
 		return errors.New("perfdata: empty label")
 	case strings.ContainsAny(p.Label, "\r\n|"):
 		return fmt.Errorf("perfdata %q: label contains a line break or '|'", p.Label)
+	case strings.Contains(p.Label, "="):
+		return fmt.Errorf("perfdata %q: label contains '=', which the guidelines forbid", p.Label)
+	case printable(p.Label) != p.Label:
+		return fmt.Errorf("perfdata %q: label contains a control character or invalid UTF-8", p.Label)
 	}
 	switch p.UOM {
 	case "", "s", "ms", "us", "%", "B", "KB", "MB", "TB", "c":

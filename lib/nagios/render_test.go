@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"unicode/utf8"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under fixtures/nagios")
@@ -50,6 +51,13 @@ func TestRenderGolden(t *testing.T) {
 			Summary: "banner \"220 mx | ESMTP\"\r\nsecond line\nthird",
 			Long:    []string{"pipe | in long", "embedded\nline break\r\nand CRLF\rand CR"},
 			Perf:    []Perf{{Label: "it's|odd", Value: math.NaN(), UOM: "s"}},
+		}},
+		{"control_characters", Result{
+			Name:    "RELAY\x00FP",
+			State:   Critical,
+			Summary: "subject \"CN=evil\x00\x1b[2J\tx\x7f\xff\"",
+			Long:    []string{"banner \x1b]0;title\x07 tab\tkept", "\x00"},
+			Perf:    []Perf{{Label: "handshake\x00", Value: 1}},
 		}},
 		{"unknown_usage", Result{Name: "RELAY_FINGERPRINT", State: Unknown, Summary: "invalid range \"20:10\": start 20 is greater than end 10"}},
 	}
@@ -101,6 +109,12 @@ func checkStructure(t *testing.T, out []byte, perf bool) {
 	}
 	if bytes.Contains(out, []byte("\r")) {
 		t.Errorf("output %q contains a carriage return", out)
+	}
+	if i := bytes.IndexFunc(out, func(r rune) bool { return r < 0x20 && r != '\t' && r != '\n' || r == 0x7f }); i >= 0 {
+		t.Errorf("output %q has control character %q at byte %d", out, out[i], i)
+	}
+	if !utf8.Valid(out) {
+		t.Errorf("output %q is not valid UTF-8", out)
 	}
 }
 

@@ -54,6 +54,9 @@ func Query(ctx context.Context, bin, configDir string) (Settings, error) {
 		if ctx.Err() != nil {
 			return Settings{}, fmt.Errorf("timeout running %s: %w", bin, ctx.Err())
 		}
+		if msg == "" {
+			return Settings{}, fmt.Errorf("%s %s: %v", bin, strings.Join(args, " "), err)
+		}
 		return Settings{}, fmt.Errorf("%s %s: %v: %s", bin, strings.Join(args, " "), err, msg)
 	}
 	s, err := Parse(stdout.String())
@@ -66,20 +69,47 @@ func Query(ctx context.Context, bin, configDir string) (Settings, error) {
 
 // Parse reads postconf -h's two lines: relay_clientcerts, then
 // smtpd_tls_fingerprint_digest. Table names are separated by commas or
-// whitespace, as Postfix splits them.
+// whitespace outside braces, as Postfix splits them (maps_create with
+// mystrtokq): "inline:{ k1=v1, k2=v2 }" stays one name.
 func Parse(out string) (Settings, error) {
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if len(lines) != 2 {
 		return Settings{}, fmt.Errorf("expected 2 lines of output (relay_clientcerts, smtpd_tls_fingerprint_digest), got %d", len(lines))
 	}
 	s := Settings{
-		Tables: strings.FieldsFunc(lines[0], func(r rune) bool {
-			return r == ',' || r == ' ' || r == '\t' || r == '\r'
-		}),
+		Tables: splitList(lines[0]),
 		Digest: strings.ToLower(strings.TrimSpace(lines[1])),
 	}
 	if s.Digest == "" {
 		return Settings{}, errors.New("smtpd_tls_fingerprint_digest is empty")
 	}
 	return s, nil
+}
+
+// splitList splits a Postfix list of table names at commas and whitespace
+// that are not inside braces; a name with unbalanced braces runs to the end.
+func splitList(s string) []string {
+	names := []string{}
+	depth, start := 0, -1
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '{':
+			depth++
+		case c == '}' && depth > 0:
+			depth--
+		case depth == 0 && strings.IndexByte(", \t\r\n", c) >= 0:
+			if start >= 0 {
+				names = append(names, s[start:i])
+				start = -1
+			}
+			continue
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		names = append(names, s[start:])
+	}
+	return names
 }

@@ -22,10 +22,19 @@ func TestParse(t *testing.T) {
 		{"several, commas and spaces", "hash:/a, texthash:/b  lmdb:/c\nMD5\n",
 			Settings{Tables: []string{"hash:/a", "texthash:/b", "lmdb:/c"}, Digest: "md5"}, ""},
 		{"none", "\nsha256\n", Settings{Tables: []string{}, Digest: "sha256"}, ""},
+		{"separators only", " ,\t, \nsha256\n", Settings{Tables: []string{}, Digest: "sha256"}, ""},
+		{"inline table is one name", "inline:{ AB:CD=relay1, { EF:01 = relay 2 } }, hash:/a\nsha256\n",
+			Settings{Tables: []string{"inline:{ AB:CD=relay1, { EF:01 = relay 2 } }", "hash:/a"}, Digest: "sha256"}, ""},
+		{"unbalanced brace runs to the end", "hash:/a inline:{ x=y, hash:/b\nsha256\n",
+			Settings{Tables: []string{"hash:/a", "inline:{ x=y, hash:/b"}, Digest: "sha256"}, ""},
+		{"stray closing brace", "hash:/a} hash:/b\nsha256\n",
+			Settings{Tables: []string{"hash:/a}", "hash:/b"}, Digest: "sha256"}, ""},
+		{"CR and spaces around digest", "hash:/a\r\n SHA256 \r\n", Settings{Tables: []string{"hash:/a"}, Digest: "sha256"}, ""},
 		{"short", "sha256\n", Settings{}, "expected 2 lines"},
 		{"no digest", "hash:/a\n\n", Settings{}, "digest is empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			got, err := Parse(tc.in)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
@@ -70,5 +79,30 @@ func TestQueryRealPostconf(t *testing.T) {
 	}
 	if _, err := Query(context.Background(), bin, filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("Query of a missing config directory: no error")
+	}
+}
+
+// TestQueryFailingCommand runs stand-ins for postconf that fail: the error
+// names the command line and its status, and quotes stderr only when there
+// is some.
+func TestQueryFailingCommand(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, body, want string }{
+		{"silent", "exit 1", "-x -h relay_clientcerts smtpd_tls_fingerprint_digest: exit status 1"},
+		{"stderr", "echo 'postconf: fatal: open /x/main.cf: No such file or directory' >&2; exit 1",
+			"smtpd_tls_fingerprint_digest: exit status 1: postconf: fatal: open /x/main.cf: No such file or directory"},
+		{"one line of output", "echo hash:/a", "expected 2 lines of output (relay_clientcerts, smtpd_tls_fingerprint_digest), got 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			bin := filepath.Join(t.TempDir(), "postconf")
+			if err := os.WriteFile(bin, []byte("#!/bin/sh\n"+tc.body+"\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Query(context.Background(), bin, "")
+			if err == nil || !strings.HasSuffix(err.Error(), tc.want) {
+				t.Fatalf("Query with a postconf doing %q: error = %v, want one ending %q", tc.body, err, tc.want)
+			}
+		})
 	}
 }

@@ -83,9 +83,14 @@ type Result struct {
 	EHLO []string
 	// EHLOAfterTLS holds the same for the EHLO sent over TLS (both protocols).
 	EHLOAfterTLS []string
-	// Certs is the chain the server presented, leaf first, unverified.
+	// Certs is the chain the server presented, leaf first, unverified. It
+	// is kept when the handshake fails after the server's Certificate
+	// message, before the server proved that it holds the leaf's key
+	// (CertificateVerify in TLS 1.3, ServerKeyExchange in TLS 1.2):
+	// anyone can send a certificate they copied. The chain is proven only
+	// when TLSVersion is set, that is when the handshake completed.
 	Certs       []*x509.Certificate
-	TLSVersion  uint16 // tls.VersionTLS12 etc.
+	TLSVersion  uint16 // tls.VersionTLS12 etc.; 0 unless the handshake completed
 	CipherSuite uint16 // tls.TLS_AES_128_GCM_SHA256 etc.
 	Timings     Timings
 	// QuitErr is set when QUIT failed; the probe itself still succeeded.

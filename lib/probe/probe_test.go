@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -277,6 +279,28 @@ func TestProbeFakes(t *testing.T) {
 				f.drain()
 			},
 			wantStage: StageEHLO, wantErr: ErrNoSTARTTLS,
+		},
+		{
+			name: "STARTTLS only in the EHLO greeting line",
+			script: func(f *fake, _ *tls.Config) {
+				f.send(banner)
+				f.expect("EHLO")
+				f.send("250-STARTTLS\r\n250-XSTARTTLS\r\n250 8BITMIME STARTTLS\r\n")
+				f.drain()
+			},
+			wantStage: StageEHLO, wantErr: ErrNoSTARTTLS,
+		},
+		{
+			name: "mixed-case StartTLS with trailing space",
+			script: func(f *fake, cfg *tls.Config) {
+				f.send(banner)
+				f.expect("EHLO")
+				f.send("250-fake.test\r\n250 StartTLS \r\n")
+				f.expect("STARTTLS")
+				f.send("220 2.0.0 ready\r\n")
+				f.startTLS(cfg)
+				f.finish()
+			},
 		},
 		{
 			name: "close at STARTTLS",
@@ -761,6 +785,171 @@ func BenchmarkProbeNagle(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// TestProbeLeavesNoGoroutines runs probes that succeed, time out, are
+// canceled mid-handshake and fail early, then checks that no goroutine of
+// theirs outlives them (the handshake's context watcher, an AfterFunc, a
+// reader). Not parallel, so that other tests' goroutines stay still; the
+// servers are gone before the count.
+func TestProbeLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Run("probes", func(t *testing.T) {
+		pki := newPKI(t, nil)
+		ok := startSMTP(t, SMTP, pki)
+		okTLS := startSMTP(t, SMTPS, pki)
+		silent := startFake(t, func(f *fake) { f.drain() })
+		hangTLS := startFake(t, func(f *fake) {
+			f.send(banner)
+			f.expect("EHLO")
+			f.send(ehloStartTLS)
+			f.expect("STARTTLS")
+			f.send("220 2.0.0 ready\r\n")
+			f.drain()
+		})
+		refused := listen(t)
+		refusedAddr := refused.Addr().String()
+		refused.Close()
+		for _, tc := range []struct {
+			name   string
+			addr   string
+			proto  Protocol
+			cancel bool // cancel once the server has received the ClientHello
+			wait   time.Duration
+		}{
+			{"success", ok, SMTP, false, okTimeout},
+			{"success smtps", okTLS, SMTPS, false, okTimeout},
+			{"deadline at banner", silent, SMTP, false, shortTimeout},
+			{"deadline mid-handshake", hangTLS, SMTP, false, shortTimeout},
+			{"canceled mid-handshake", hangTLS, SMTP, true, okTimeout},
+			{"refused", refusedAddr, SMTP, false, okTimeout},
+		} {
+			{
+				ctx, cancel := context.WithTimeout(context.Background(), tc.wait)
+				if tc.cancel {
+					time.AfterFunc(shortTimeout, cancel)
+				}
+				_, err := Probe(ctx, tc.addr, Options{Protocol: tc.proto})
+				cancel()
+				if (err == nil) != strings.HasPrefix(tc.name, "success") {
+					t.Fatalf("%s: Probe(%s) error = %v", tc.name, tc.addr, err)
+				}
+			}
+		}
+	})
+	// The servers' own goroutines end shortly after their Cleanup; a leak
+	// never does. The bound only ends a failing test.
+	var n int
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if n = runtime.NumGoroutine(); n <= before {
+			return
+		}
+	}
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	t.Errorf("%d goroutines after the probes returned, %d before; goroutines:\n%s", n, before, buf)
+}
+
+// TestProbeSNI checks what the server sees as SNI: the name given, and
+// nothing for an empty ServerName or an IP literal (RFC 6066 forbids
+// literal addresses in SNI), over IPv4 and IPv6 loopback.
+func TestProbeSNI(t *testing.T) {
+	t.Parallel()
+	pki := newPKI(t, nil)
+	for _, network := range []string{"127.0.0.1", "::1"} {
+		l, err := net.Listen("tcp", net.JoinHostPort(network, "0"))
+		if err != nil {
+			if network == "::1" && os.Getenv("CI") == "" {
+				t.Logf("no IPv6 loopback here (%v): IPv6 cases not run", err)
+				continue
+			}
+			t.Fatal(err)
+		}
+		sni := make(chan string, 1)
+		cfg := pki.serverConfig()
+		cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			sni <- hello.ServerName
+			return nil, nil
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				func() {
+					defer c.Close()
+					defer func() {
+						if r := recover(); r != nil && r != errStopScript {
+							panic(r)
+						}
+					}()
+					_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+					f := &fake{Conn: c, r: bufio.NewReader(c)}
+					f.toTLS(cfg)
+					f.finish()
+				}()
+			}
+		}()
+		addr := l.Addr().String()
+		for _, tc := range []struct{ serverName, want string }{
+			{"relay.test", "relay.test"},
+			{"relay.test.", "relay.test"},
+			{"", ""},
+			{network, ""},
+		} {
+			ctx, cancel := context.WithTimeout(context.Background(), okTimeout)
+			res, err := Probe(ctx, addr, Options{ServerName: tc.serverName})
+			cancel()
+			if err != nil {
+				t.Fatalf("Probe(%s, ServerName %q): %v", addr, tc.serverName, err)
+			}
+			pki.checkChain(t, res.Certs)
+			if got := <-sni; got != tc.want {
+				t.Errorf("Probe(%s, ServerName %q): server saw SNI %q, want %q", addr, tc.serverName, got, tc.want)
+			}
+			if res.Addr != addr {
+				t.Errorf("Result.Addr = %q, want %q", res.Addr, addr)
+			}
+		}
+		l.Close()
+		<-done
+	}
+}
+
+// TestProbeCertificateWithoutKey: a server that sends a certificate but not
+// the key's proof (here it signs with another key) fails the handshake. The
+// chain it sent is kept for diagnosis, but TLSVersion stays 0 and the error
+// is at the TLS stage, so that a caller can tell a copied certificate from
+// one the server holds.
+func TestProbeCertificateWithoutKey(t *testing.T) {
+	t.Parallel()
+	for _, maxVersion := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(maxVersion), func(t *testing.T) {
+			t.Parallel()
+			pki := newPKI(t, nil)
+			other := newPKI(t, nil)
+			stolen := pki.cert
+			stolen.PrivateKey = other.cert.PrivateKey
+			addr := startFake(t, func(f *fake) {
+				f.toTLS(&tls.Config{Certificates: []tls.Certificate{stolen}, MaxVersion: maxVersion})
+				f.finish()
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), okTimeout)
+			defer cancel()
+			res, err := Probe(ctx, addr, Options{})
+			var e *Error
+			if !errors.As(err, &e) || e.Stage != StageTLS {
+				t.Fatalf("Probe of a server without the certificate's key: error = %v, want one at stage %q", err, StageTLS)
+			}
+			if res.TLSVersion != 0 || res.CipherSuite != 0 {
+				t.Errorf("TLSVersion, CipherSuite = %#x, %#x; want 0, 0 for a failed handshake", res.TLSVersion, res.CipherSuite)
+			}
+			pki.checkChain(t, res.Certs)
 		})
 	}
 }

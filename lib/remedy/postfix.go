@@ -134,8 +134,11 @@ func Query(ctx context.Context, postmapPath, configDir, spec string, keys []stri
 		in.WriteString(k)
 		in.WriteByte('\n')
 	}
+	// postmap -q exits 1 when it finds none of the keys, and also when it
+	// fails ("postmap: fatal: open database ..."); only a failure says more
+	// than warnings, such as main.cf's "overriding earlier entry".
 	out, err := runIO(ctx, "postmap", postmapPath, configArgs(configDir, "-q", "-", spec), in.Bytes(),
-		func(code int, stderr []byte) bool { return code == 1 && len(bytes.TrimSpace(stderr)) == 0 })
+		func(code int, stderr []byte) bool { return code == 1 && onlyWarnings(stderr) })
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +149,27 @@ func Query(ctx context.Context, postmapPath, configDir, spec string, keys []stri
 		}
 	}
 	return found, nil
+}
+
+// onlyWarnings reports whether every non-empty line of a Postfix command's
+// stderr is a warning ("postmap: warning: ..."), as opposed to "fatal:",
+// "error:" or "panic:" or anything else. Output cut by bounded counts as
+// more than warnings.
+func onlyWarnings(stderr []byte) bool {
+	if len(stderr) >= maxOutput {
+		return false
+	}
+	for l := range strings.Lines(string(stderr)) {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		prog, rest, ok := strings.Cut(l, ": ")
+		if !ok || strings.ContainsAny(prog, " \t") || !strings.HasPrefix(rest, "warning: ") {
+			return false
+		}
+	}
+	return true
 }
 
 // bounded is an io.Writer keeping the first maxOutput bytes written to it.

@@ -245,3 +245,74 @@ func TestQueryRealPostmap(t *testing.T) {
 		t.Error("Query of a key with a newline: no error")
 	}
 }
+
+// TestQueryExitStatusOne: postmap -q exits 1 both when it finds none of the
+// keys and when it fails. Warnings alone (main.cf's "overriding earlier
+// entry" is common) still mean "none found"; anything more is an error.
+func TestQueryExitStatusOne(t *testing.T) {
+	t.Parallel()
+	warn := "echo 'postmap: warning: /etc/postfix/main.cf, line 9: overriding earlier entry: foo=1' >&2\n"
+	tests := []struct {
+		name    string
+		body    string
+		want    map[string]bool
+		wantErr string // substring; "" for success
+	}{
+		{"none found, silent", "cat >/dev/null\nexit 1", map[string]bool{}, ""},
+		{"none found, main.cf warnings", "cat >/dev/null\n" + warn + warn + "exit 1", map[string]bool{}, ""},
+		{"found, main.cf warnings", "cat >/dev/null\n" + warn + "printf 'AA:BB\\tx\\n'\nexit 0", map[string]bool{"AA:BB": true}, ""},
+		{"warning then fatal", "cat >/dev/null\n" + warn + "echo 'postmap: fatal: open database /x/t.db: No such file or directory' >&2\nexit 1",
+			nil, "postmap: fatal: open database /x/t.db"},
+		{"error line", "cat >/dev/null\necho 'postmap: error: something' >&2\nexit 1", nil, "postmap: error: something"},
+		{"unprefixed stderr", "cat >/dev/null\necho 'Segmentation fault' >&2\nexit 1", nil, "Segmentation fault"},
+		{"warning, exit 2", "cat >/dev/null\n" + warn + "exit 2", nil, "exit status 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			prog, _ := fakeCommand(t, "postmap", tt.body)
+			got, err := Query(t.Context(), prog, "", "hash:/x/t", []string{"AA:BB", "CC:DD"})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Query with a postmap doing %q = %v, %v; want an error containing %q", tt.body, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || len(got) != len(tt.want) || got["AA:BB"] != tt.want["AA:BB"] {
+				t.Fatalf("Query with a postmap doing %q = %v, %v; want %v", tt.body, got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestQueryRealPostmapWithMainCfWarnings runs the real postmap with a
+// main.cf that sets a parameter twice: a key it does not hold is not found,
+// not an error.
+func TestQueryRealPostmapWithMainCfWarnings(t *testing.T) {
+	t.Parallel()
+	realPostfixCommand(t, "postmap")
+	dir := t.TempDir()
+	mainCf := "compatibility_level = 3.6\nsmtpd_banner = one\nsmtpd_banner = two\n"
+	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte(mainCf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	table := filepath.Join(dir, "t")
+	if err := os.WriteFile(table, []byte("AA:BB x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Postmap(t.Context(), "", dir, "hash:"+table); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		keys []string
+		want int
+	}{{[]string{"ZZ"}, 0}, {[]string{"ZZ", "AA:BB"}, 1}} {
+		got, err := Query(t.Context(), "", dir, "hash:"+table, tc.keys)
+		if err != nil || len(got) != tc.want {
+			t.Errorf("Query(%q) with main.cf warnings = %v, %v; want %d found, no error", tc.keys, got, err, tc.want)
+		}
+	}
+	if _, err := Query(t.Context(), "", dir, "hash:"+filepath.Join(dir, "missing"), []string{"ZZ"}); err == nil || !strings.Contains(err.Error(), "fatal") {
+		t.Errorf("Query of a missing table with main.cf warnings: error = %v, want postmap's fatal message", err)
+	}
+}

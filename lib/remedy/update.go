@@ -16,8 +16,9 @@ package remedy
 //  4. edit(current) gives the new content. An error, or identical bytes,
 //     ends here: nothing is written, not even the mtime.
 //  5. Temp files of this package's naming pattern (DIR/.BASE<digits> and
-//     DIR/.BASE.bak<digits>, the names renameio gives) older than a minute
-//     are left-overs of a killed writer and are removed.
+//     DIR/.BASE.bak<digits>, the names renameio gives, with at least 15
+//     digits) older than a minute are left-overs of a killed writer and are
+//     removed.
 //  6. With Options.Backup the current bytes go to TARGET.bak, itself
 //     replaced atomically like the table.
 //  7. The new content is written to DIR/.BASE<digits> (renameio), chowned
@@ -327,15 +328,22 @@ func removeStale(dir, base string, now time.Time) {
 	}
 }
 
+// minTempDigits is the fewest digits of a temp name that isTempName
+// accepts. renameio appends a random non-negative int64 in decimal, which
+// has fewer than 15 digits once in about 90 000 names (such a left-over only
+// stays as clutter); a name a person gives, such as a dated copy
+// ".relay_clientcerts20240101" or "...20240101123045", has at most 14.
+const minTempDigits = 15
+
 // isTempName reports whether name is a renameio temp file for base or for
-// its backup: "." + base + [".bak"] + digits.
+// its backup: "." + base + [".bak"] + at least minTempDigits digits.
 func isTempName(name, base string) bool {
 	rest, ok := strings.CutPrefix(name, "."+base)
 	if !ok {
 		return false
 	}
 	rest = strings.TrimPrefix(rest, BackupSuffix)
-	if rest == "" {
+	if len(rest) < minTempDigits || len(rest) > 19 {
 		return false
 	}
 	for _, c := range rest {

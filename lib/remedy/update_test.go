@@ -514,20 +514,24 @@ func TestUpdateRemovesStaleTempFiles(t *testing.T) {
 		stale    bool
 		wantGone bool
 	}{
-		{".t8872364823", true, true},
-		{".t.bak42", true, true},
-		{".t1234", false, false},        // recent: maybe another writer's
-		{".tx1234", true, false},        // not our pattern
-		{".t.bak", true, false},         // not our pattern
-		{".t", true, false},             // not our pattern
-		{"t.orig", true, false},         // not our pattern
-		{".t123.db", true, false},       // not our pattern
-		{".other123456", true, false},   // another table's
-		{".t5555.dir/", true, false},    // a directory, even if named like ours
-		{".t.bak77x", true, false},      // not our pattern
-		{".t0000000000", true, true},    // zeros are digits too
-		{".t.bak9999999", true, true},   // backup temp
-		{".t99999999999", false, false}, // recent
+		{".t8872364823519027341", true, true},
+		{".t.bak421234567890123", true, true},
+		{".t123412345678901234", false, false},    // recent: maybe another writer's
+		{".tx1234123456789012345", true, false},   // not our pattern
+		{".t.bak", true, false},                   // not our pattern
+		{".t", true, false},                       // not our pattern
+		{"t.orig", true, false},                   // not our pattern
+		{".t1231234567890123.db", true, false},    // not our pattern
+		{".other1234561234567890", true, false},   // another table's
+		{".t5555123456789012.dir/", true, false},  // a directory, even if named like ours
+		{".t.bak77123456789012345x", true, false}, // not our pattern
+		{".t000000000000000", true, true},         // 15 digits, zeros are digits too
+		{".t.bak999999999999999", true, true},     // backup temp
+		{".t9999999999999999999", false, false},   // recent
+		{".t20240101", true, false},               // a person's dated copy
+		{".t20240101123045", true, false},         // dated to the second: 14 digits
+		{".t.bak20240101", true, false},           // a person's dated copy of the backup
+		{".t12345678901234567890", true, false},   // 20 digits: more than an int64 has
 	}
 	for _, f := range files {
 		p := filepath.Join(dir, strings.TrimSuffix(f.name, "/"))
