@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -41,8 +42,13 @@ func Resolve(ctx context.Context, r *net.Resolver, host, network string) ([]neti
 	}
 	found, err := r.LookupNetIP(ctx, network, host)
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
+		var addrErr *net.AddrError
+		switch ctxErr := ctx.Err(); {
+		case ctxErr != nil:
 			err = ctxErr
+		case errors.As(err, &addrErr):
+			// The name has addresses, none of the wanted family (-4, -6).
+			err = fmt.Errorf("no %s address", family)
 		}
 		return nil, fail(err)
 	}

@@ -185,3 +185,21 @@ func TestResolveDeadline(t *testing.T) {
 		t.Errorf("Error() = %q, want %q", err, want)
 	}
 }
+
+// TestResolveWrongFamilyFromHostsFile: a name in the hosts file with no
+// address of the wanted family says so in words, not Go's "no suitable
+// address found".
+func TestResolveWrongFamilyFromHostsFile(t *testing.T) {
+	t.Parallel()
+	got, err := Resolve(t.Context(), nil, "localhost", "ip6")
+	switch {
+	case err == nil:
+		for _, a := range got {
+			if !a.Is6() {
+				t.Errorf("Resolve(localhost, ip6) = %v: not IPv6", got)
+			}
+		}
+	case err.Error() != "DNS lookup of localhost: no IPv6 address":
+		t.Errorf("Resolve(localhost, ip6) error %q, want %q", err, "DNS lookup of localhost: no IPv6 address")
+	}
+}
