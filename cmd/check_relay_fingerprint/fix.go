@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/renameio/v2"
-
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/certfile"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fix"
@@ -221,8 +219,8 @@ func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observ
 			}
 			if c.FixTo == "-" {
 				out.Write(next)
-			} else if err := renameio.WriteFile(c.FixTo, next, 0o644); err != nil {
-				note(nagios.Critical, fmt.Sprintf("fix: writing %s: %v", c.FixTo, err))
+			} else if err := remedy.WriteFile(c.FixTo, next, 0o644); err != nil {
+				note(nagios.Critical, "fix: "+err.Error())
 				continue
 			}
 			done(fmt.Sprintf("fix: %s of %s written to %s", countChanges(changes), spec, c.FixTo))

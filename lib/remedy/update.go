@@ -367,3 +367,21 @@ func syncDir(dir string) error {
 	}
 	return d.Close()
 }
+
+// WriteFile writes data to path atomically (a temp file in the same
+// directory, fsynced, renamed over path), for a corrected table written
+// beside the real one (--fix-to): a reader never sees half of it. A new
+// file gets perm; an existing regular file keeps its mode. It takes no
+// lock and keeps no owner: it is not for the table Postfix reads.
+func WriteFile(path string, data []byte, perm os.FileMode) error {
+	if fi, err := os.Stat(path); err == nil {
+		if !fi.Mode().IsRegular() {
+			return notRegular(path, fi.Mode())
+		}
+		perm = fi.Mode().Perm()
+	}
+	if err := renameio.WriteFile(path, data, perm); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

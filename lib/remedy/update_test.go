@@ -692,3 +692,28 @@ func TestUpdateAfterRunsUnderTheLock(t *testing.T) {
 		t.Errorf("After error: %v", err)
 	}
 }
+
+func TestWriteFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "fixed")
+	if err := WriteFile(p, []byte("a 1\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o640 {
+		t.Errorf("new file mode %v, want 0640", fi.Mode().Perm())
+	}
+	os.Chmod(p, 0o600)
+	if err := WriteFile(p, []byte("b 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+		t.Errorf("existing file mode %v, want 0600 kept", fi.Mode().Perm())
+	}
+	if b, _ := os.ReadFile(p); string(b) != "b 2\n" {
+		t.Errorf("content %q", b)
+	}
+	if err := WriteFile(dir, []byte("x"), 0o644); err == nil {
+		t.Error("WriteFile over a directory: no error")
+	}
+}
