@@ -2,6 +2,8 @@ package table
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -53,6 +55,21 @@ func BenchmarkLookup(b *testing.B) {
 	for b.Loop() {
 		if _, ok := tab.Lookup(key); !ok {
 			b.Fatal("not found")
+		}
+	}
+}
+
+func BenchmarkRead(b *testing.B) {
+	data := benchTable(100_000)
+	path := filepath.Join(b.TempDir(), "relay_clientcerts")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Read(path); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

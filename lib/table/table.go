@@ -75,7 +75,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"syscall"
 	"unicode/utf8"
 	"unsafe"
@@ -189,7 +188,7 @@ type Table struct {
 	// Warnings holds what postmap would warn about, in line order.
 	Warnings []Warning
 
-	index map[string]int // folded key -> index in Entries of the entry that wins
+	index index // the entries that postmap stores, by folded key
 }
 
 // Parse parses data, the contents of the source file path (path only names
@@ -205,6 +204,10 @@ func Parse(path string, data []byte) (*Table, error) {
 // limits are the limits of Parse, smaller in tests.
 type limits struct{ bytes, lines, lineBytes int }
 
+// parse makes one pass over data: it splits it into physical lines and
+// feeds each to a parser, which judges a logical line as soon as the next
+// start line (or the end of the input) shows where it ends. Only the checks
+// for refused input, done with vectorised searches, read data before.
 func parse(path string, data []byte, lim limits) (*Table, error) {
 	if len(data) > lim.bytes {
 		return nil, fmt.Errorf("%s: %d bytes is over the limit of %d bytes for a table source file", path, len(data), lim.bytes)
@@ -220,10 +223,11 @@ func parse(path string, data []byte, lim limits) (*Table, error) {
 		return nil, fmt.Errorf("%s: %d lines is over the limit of %d lines for a table source file", path, n, lim.lines)
 	}
 
-	// Pass 1: split into physical lines; count start lines, which bound the
-	// number of entries, and their bytes, which bound the folded keys.
-	t := &Table{Path: path, Lines: make([]Line, 0, n)}
-	starts, startBytes := 0, 0
+	// n bounds the number of entries too: allocate everything once.
+	t := &Table{Path: path, Lines: make([]Line, 0, n), Entries: make([]Entry, 0, n), index: newIndex(n)}
+	prefault(t.Lines)
+	prefault(t.Entries)
+	p := parser{t: t, s: unsafe.String(unsafe.SliceData(data), len(data))} // Parse keeps data: no copy
 	for off := 0; off < len(data); {
 		end := len(data)
 		if i := bytes.IndexByte(data[off:], '\n'); i >= 0 {
@@ -232,32 +236,21 @@ func parse(path string, data []byte, lim limits) (*Table, error) {
 		if end-off > lim.lineBytes {
 			return nil, fmt.Errorf("%s:%d: line of %d bytes is over the limit of %d bytes", path, len(t.Lines)+1, end-off, lim.lineBytes)
 		}
-		if c := data[off]; c != '#' && !isSpace(c) {
-			starts++
-			startBytes += end - off
-		}
 		t.Lines = append(t.Lines, Line{Raw: data[off:end:end]})
+		p.line(len(t.Lines), off, end-trailingLF(data[off:end]))
 		off = end
-	}
-
-	// Pass 2: assemble logical lines and judge them.
-	p := parser{
-		t:          t,
-		s:          unsafe.String(unsafe.SliceData(data), len(data)), // Parse keeps data: no copy
-		startBytes: startBytes,
-	}
-	t.Entries = make([]Entry, 0, starts)
-	t.index = make(map[string]int, starts)
-	off := 0
-	for i, l := range t.Lines {
-		p.line(i+1, off, off+len(l.Raw)-trailingLF(l.Raw))
-		off += len(l.Raw)
 	}
 	p.flush()
 	return t, nil
 }
 
 // Read reads and parses the source file at path.
+//
+// Read copies the file into memory with read(2): mapping it instead
+// (mmap) would be faster for big tables, but the keys, values and Lines
+// would then point into the file itself, and a file truncated while they
+// live (an editor that rewrites it in place) would kill the process with
+// SIGBUS when they are read, even from a private mapping.
 func Read(path string) (*Table, error) {
 	// Stat before opening: opening a FIFO would block.
 	fi, err := os.Stat(path)
@@ -280,6 +273,7 @@ func Read(path string) (*Table, error) {
 		return nil, err
 	}
 	data := make([]byte, 0, fi.Size()+1) // +1: see EOF without growing
+	prefault(data)
 	for {
 		if len(data) == cap(data) {
 			data = append(data, 0)[:len(data)]
@@ -337,20 +331,13 @@ func (t *Table) Lookup(key string) (Entry, bool) {
 }
 
 func (t *Table) lookup(key string) (int, bool) {
-	if canonical(key) {
-		i, ok := t.index[key]
-		return i, ok
-	}
-	var buf [128]byte
-	b := canonAppend(buf[:0], key)
-	i, ok := t.index[string(b)] // no allocation: the compiler converts in place
-	return i, ok
+	return t.index.lookup(t.Entries, key)
 }
 
 // Len returns the number of distinct keys, the number of entries that
 // postmap stores.
 func (t *Table) Len() int {
-	return len(t.index)
+	return t.index.n
 }
 
 // parser assembles logical lines in pass 2 of Parse.
@@ -364,9 +351,6 @@ type parser struct {
 	off, end    int  // byte range in s of its first line's text
 	multi       bool // joined holds its text, which spans several lines
 	joined      []byte
-
-	folds      strings.Builder // arena for folded keys, to allocate once
-	startBytes int             // estimate of the arena size
 }
 
 // line takes physical line number n, whose text (without "\n") is s[off:end].
@@ -422,7 +406,7 @@ func (p *parser) judge(text string, first, last int) {
 		p.warn(first, WarnNotUTF8, "non-UTF-8 input %q (postmap skips this line)", abbrev(text, 30))
 		return
 	}
-	k, inQuotes := keyEnd(text)
+	k, inQuotes, canon := scanKey(text)
 	if inQuotes {
 		p.warn(first, WarnUnbalancedQuote, "unbalanced '\"' in %q (postmap skips this line)", abbrev(text, 30))
 		return
@@ -436,63 +420,94 @@ func (p *parser) judge(text string, first, last int) {
 		p.warn(first, WarnAliasFormat, "record is in \"key: value\" format; is this an alias file?")
 	}
 	t := p.t
-	fk := p.fold(key)
-	if i, ok := t.index[fk]; ok {
-		win := t.Entries[i]
-		t.Entries = append(t.Entries, Entry{Key: key, Value: value, Line: first, EndLine: last, DupOf: win.Line})
-		p.warn(first, WarnDuplicate, "duplicate entry: %q (postmap keeps the first, line %d)", key, win.Line)
+	h := t.index.hash(key, canon)
+	if i, slot := t.index.find(t.Entries, key, canon, h); i < 0 {
+		t.index.add(slot, h, len(t.Entries))
+	} else {
+		win := t.Entries[i].Line
+		t.Entries = append(t.Entries, Entry{Key: key, Value: value, Line: first, EndLine: last, DupOf: win})
+		p.warn(first, WarnDuplicate, "duplicate entry: %q (postmap keeps the first, line %d)", key, win)
 		return
 	}
-	t.index[fk] = len(t.Entries)
 	t.Entries = append(t.Entries, Entry{Key: key, Value: value, Line: first, EndLine: last})
-}
-
-// fold returns key folded, allocating from the arena when folding changes it.
-func (p *parser) fold(key string) string {
-	if canonical(key) {
-		return key
-	}
-	if p.folds.Cap() == 0 {
-		p.folds.Grow(p.startBytes)
-	}
-	start := p.folds.Len()
-	var buf [128]byte
-	p.folds.Write(canonAppend(buf[:0], key))
-	// Strings already taken from the builder stay valid as it grows.
-	return p.folds.String()[start:]
 }
 
 func (p *parser) warn(line int, kind WarningKind, format string, args ...any) {
 	p.t.Warnings = append(p.t.Warnings, Warning{Path: p.t.Path, Line: line, Kind: kind, Msg: fmt.Sprintf(format, args...)})
 }
 
-// keyEnd returns the length of the key at the start of logical line s, and
-// whether s ended inside double quotes (rule 2 of the grammar).
-func keyEnd(s string) (int, bool) {
-	quoted := false
-	for i := 0; i < len(s); i++ {
-		for i < len(s) && !keySpecial[s[i]] {
-			i++
+// scanKey returns the length of the key at the start of logical line s,
+// whether s ended inside double quotes (rule 2 of the grammar), and whether
+// the key is its own index form (see canonical), all in one pass over the
+// key that looks each byte up once in keyClass.
+func scanKey(s string) (n int, quoted, canon bool) {
+	// Fast path: skip what plainPrefix vouches for, all but the last few
+	// bytes of a fingerprint. Its bytes are in no class.
+	i := plainPrefix(s)
+	var seen byte // the union of the classes of the key's bytes
+	for ; i < len(s); i++ {
+		c := s[i]
+		class := keyClass[c]
+		seen |= class
+		if class&keyStop == 0 {
+			continue
 		}
-		if i == len(s) {
-			break
-		}
-		switch c := s[i]; {
+		switch {
 		case c == '\\':
-			i++ // the escaped byte is part of the key
+			if i++; i < len(s) {
+				seen |= keyClass[s[i]] // the escaped byte is part of the key
+			}
 		case c == '"':
 			quoted = !quoted
 		case !quoted: // space
-			return i, false
+			return i, false, seen&keyFolds == 0
 		}
 	}
-	return len(s), quoted
+	return len(s), quoted, seen&keyFolds == 0
 }
 
-// keySpecial marks the bytes that keyEnd must look at.
-var keySpecial = func() (t [256]bool) {
+// plainPrefix returns the length of the longest prefix of s made of whole
+// 8-byte blocks whose bytes are all in '#'..'[' (0x23..0x5B): digits, ':',
+// upper-case letters and some signs, and none of space, '"', '\\',
+// lower-case letters or non-ASCII, so that scanKey can skip the prefix.
+//
+// It tests the 8 bytes of a block at once, as one 64-bit word w (SIMD
+// within a register): with no byte of w above 0x7F, adding 0x80-0x23 to
+// every byte sets its high bit exactly when it is >= 0x23, adding 0x7F-0x5B
+// sets it exactly when it is > 0x5B, and neither sum carries into the next
+// byte.
+func plainPrefix(s string) int {
+	const (
+		ones = 0x0101010101010101
+		high = 0x80 * ones
+	)
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		b := s[i : i+8]
+		w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+			uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+		if w&high != 0 || (w+(0x80-0x23)*ones)&high != high || (w+(0x7F-0x5B)*ones)&high != 0 {
+			break
+		}
+	}
+	return i
+}
+
+// The classes of bytes for scanKey, as bits.
+const (
+	keyStop  = 1 << iota // space, '"' or '\\': scanKey must look at it
+	keyFolds             // lower-case ASCII or not ASCII: the index form differs
+)
+
+// keyClass holds the class of every byte.
+var keyClass = func() (t [256]byte) {
 	for c := range t {
-		t[c] = c == '\\' || c == '"' || isSpace(byte(c))
+		if c == '\\' || c == '"' || isSpace(byte(c)) {
+			t[c] |= keyStop
+		}
+		if c >= utf8.RuneSelf || 'a' <= c && c <= 'z' {
+			t[c] |= keyFolds
+		}
 	}
 	return t
 }()

@@ -1,0 +1,163 @@
+package table
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// refScanKey is scanKey written plainly, byte by byte, with rule 2 of the
+// grammar and canonical as separate steps.
+func refScanKey(s string) (n int, quoted, canon bool) {
+	n = len(s)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case isSpace(c) && !quoted:
+			return i, false, canonical(s[:i])
+		}
+	}
+	return n, quoted, canonical(s)
+}
+
+func TestScanKey(t *testing.T) {
+	t.Parallel()
+	fp := "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"
+	tests := []struct {
+		name, in      string
+		n             int
+		quoted, canon bool
+	}{
+		{"fingerprint", fp + " relay", len(fp), false, true},
+		{"fingerprint, tab", fp + "\trelay", len(fp), false, true},
+		{"lower-case fingerprint", strings.ToLower(fp) + " relay", len(fp), false, false},
+		{"one lower-case letter at the end", fp + "a relay", len(fp) + 1, false, false},
+		{"one lower-case letter in the fast path", "a" + fp + " relay", len(fp) + 1, false, false},
+		{"non-ASCII after the fast path", fp + "\u00e4 x", len(fp) + 2, false, false},
+		{"quoted space after the fast path", fp + "\" \" x", len(fp) + 3, false, true},
+		{"escaped space after the fast path", fp + "\\  x", len(fp) + 2, false, true},
+		{"escaped lower-case letter", fp + "\\a x", len(fp) + 2, false, false},
+		{"trailing backslash", fp + "\\", len(fp) + 1, false, true},
+		{"unbalanced quote", fp + "\" x", len(fp) + 3, true, false},
+		{"no value", fp, len(fp), false, true},
+		{"empty", "", 0, false, true},
+		{"space first", " x", 0, false, true},
+	}
+	for _, tt := range tests {
+		n, quoted, canon := scanKey(tt.in)
+		if n != tt.n || quoted != tt.quoted || canon != tt.canon {
+			t.Errorf("%s: scanKey(%q) = %d, %v, %v; want %d, %v, %v", tt.name, tt.in, n, quoted, canon, tt.n, tt.quoted, tt.canon)
+		}
+	}
+
+	// Every byte at every position of the first three 8-byte blocks, so
+	// that the fast path meets each byte inside a block and at its edges.
+	for pos := range 24 {
+		for c := range 256 {
+			for _, tail := range []string{"", "B:C d", "\" e\""} {
+				s := strings.Repeat("A:", 12)[:pos] + string(byte(c)) + tail
+				n, quoted, canon := scanKey(s)
+				wn, wquoted, wcanon := refScanKey(s)
+				if n != wn || quoted != wquoted || (!quoted && canon != wcanon) {
+					t.Fatalf("scanKey(%q) = %d, %v, %v; want %d, %v, %v", s, n, quoted, canon, wn, wquoted, wcanon)
+				}
+			}
+		}
+	}
+}
+
+// TestIndexMany checks Lookup, Len and duplicates on a table big enough
+// that hash tags collide and probes run long: keys canonical and not, ASCII
+// and not, longer and shorter than the stack buffers for index forms.
+func TestIndexMany(t *testing.T) {
+	t.Parallel()
+	keys := func(i int) []string { // spellings of one key; all fold alike
+		switch i % 4 {
+		case 0:
+			k := fmt.Sprintf("%02X:%02X:%02X:%02X", i>>24, i>>16&255, i>>8&255, i&255)
+			return []string{k, strings.ToLower(k)}
+		case 1:
+			k := fmt.Sprintf("key-%d", i)
+			return []string{k, strings.ToUpper(k)}
+		case 2:
+			k := fmt.Sprintf("\u00c4rger-%d", i)
+			return []string{k, strings.ToLower(k), strings.ToUpper(k)}
+		}
+		k := fmt.Sprintf("%d-%s", i, strings.Repeat("Ab", 80))
+		return []string{k, strings.ToLower(k), strings.ToUpper(k)}
+	}
+	const n = 4000
+	var src bytes.Buffer
+	for i := range n {
+		fmt.Fprintf(&src, "%s v%d\n", keys(i)[0], i)
+	}
+	for i := 0; i < n; i += 7 { // duplicates in another spelling
+		fmt.Fprintf(&src, "%s dup%d\n", keys(i)[1], i)
+	}
+	tab, err := Parse("t", src.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tab.Len() != n {
+		t.Errorf("Len() = %d, want %d", tab.Len(), n)
+	}
+	dups := 0
+	for _, e := range tab.Entries {
+		if e.DupOf != 0 {
+			dups++
+			if want := fmt.Sprintf("dup%d", e.DupOf-1); e.Value != want {
+				t.Errorf("duplicate %+v: want value %q", e, want)
+			}
+		}
+	}
+	if want := (n + 6) / 7; dups != want || len(tab.Warnings) != want {
+		t.Errorf("%d duplicates, %d warnings; want %d", dups, len(tab.Warnings), want)
+	}
+	for i := range n {
+		for _, k := range keys(i) {
+			e, ok := tab.Lookup(k)
+			if want := fmt.Sprintf("v%d", i); !ok || e.Value != want || e.Line != i+1 {
+				t.Fatalf("Lookup(%q) = %+v, %v; want value %q on line %d", k, e, ok, want, i+1)
+			}
+		}
+	}
+	for _, k := range []string{"", "00:00:00", "key-", "key-4000", "\u00c4rger-4002", strings.Repeat("Ab", 80), "v1"} {
+		if e, ok := tab.Lookup(k); ok {
+			t.Errorf("Lookup(%q) = %+v, want nothing", k, e)
+		}
+	}
+}
+
+// TestReadBig reads a table big enough for Read and Parse to prefault
+// their buffers.
+func TestReadBig(t *testing.T) {
+	t.Parallel()
+	data := benchTable(20_000)
+	path := filepath.Join(t.TempDir(), "relay_clientcerts")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tab, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(tab.Bytes(), data) || tab.Len() != 20_000 || len(tab.Warnings) != 0 {
+		t.Errorf("Read of %d bytes: Bytes() differs: %v, Len() = %d, %d warnings; want the input, 20000, 0",
+			len(data), !bytes.Equal(tab.Bytes(), data), tab.Len(), len(tab.Warnings))
+	}
+	want, err := Parse("x", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range tab.Entries {
+		if e != want.Entries[i] {
+			t.Fatalf("Read: entry %d = %+v, Parse: %+v", i, e, want.Entries[i])
+		}
+	}
+}
