@@ -113,10 +113,19 @@ func (c *checkCmd) Run(e *env, code *int) error {
 			return err
 		}
 	}
-	recv := readReceivers(specs)
+	// Remediation rewrites the tables, so it reads them whole, meanwhile;
+	// the check alone scans them once the probes say which fingerprints
+	// to look for, keeping only what it needs (see table.Scan).
+	var recv []check.Receiver
+	if c.fixFlags.any() {
+		recv = readReceivers(specs)
+	}
 	wg.Wait()
 	if gathErr != nil {
 		return gathErr
+	}
+	if !c.fixFlags.any() {
+		recv = scanReceivers(specs, cfg.Digest, obs)
 	}
 	configDir := ""
 	if pc != nil {
@@ -273,6 +282,32 @@ func readReceivers(specs []groupSpec) []check.Receiver {
 	return recv
 }
 
+// scanReceivers scans every table's source for the check only, looking
+// for the fingerprints of both kinds of every observed certificate, and
+// checks its compiled file against it.
+func scanReceivers(specs []groupSpec, d fingerprint.Digest, obs []observed) []check.Receiver {
+	var wanted []string
+	for _, o := range obs {
+		if leaf := o.Leaf(); leaf != nil {
+			wanted = append(wanted, d.Cert(leaf), d.PublicKey(leaf))
+		}
+	}
+	recv := make([]check.Receiver, len(specs))
+	for i, gs := range specs {
+		s := gs.spec
+		recv[i].Spec, recv[i].Group = s, gs.group
+		notes := check.NewKeyNotes(s.Path, d)
+		sum, err := table.Scan(s.Path, wanted, notes.Add)
+		if err != nil {
+			recv[i].Err = err
+			continue
+		}
+		recv[i].Summary, recv[i].Notes = sum, notes
+		recv[i].Stale, recv[i].StaleMissing = stale(s)
+	}
+	return recv
+}
+
 // stale names the compiled file of s that is older than the source (or
 // missing): Postfix reads the compiled file, so an edit not yet postmapped
 // is not in force.
@@ -380,7 +415,7 @@ func queryCompiled(ctx context.Context, cfg check.Config, obs []observed, recv [
 	}
 	for i := range recv {
 		rc := &recv[i]
-		if rc.Table == nil || rc.Stale == "" || rc.StaleMissing || !rc.Spec.NeedsPostmap() {
+		if rc.Err != nil || rc.Stale == "" || rc.StaleMissing || !rc.Spec.NeedsPostmap() {
 			continue
 		}
 		found, err := remedy.Query(ctx, "", configDir, rc.Spec.String(), keys)

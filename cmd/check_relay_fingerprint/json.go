@@ -158,8 +158,8 @@ func writeCheckJSON(w io.Writer, cfg check.Config, obs []observed, recv []check.
 		if rc.Err != nil {
 			t.Error = rc.Err.Error()
 		}
-		if rc.Table != nil {
-			t.Entries = rc.Table.Len()
+		if rc.Err == nil {
+			t.Entries = rc.Len()
 		}
 		out.Tables = append(out.Tables, t)
 	}

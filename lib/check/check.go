@@ -112,11 +112,18 @@ func (o Observation) Reason() string {
 	return msg
 }
 
-// Receiver is one relay_clientcerts table as the check sees it.
+// Receiver is one relay_clientcerts table as the check sees it: read
+// whole (Table), or scanned for the check only (Summary and Notes).
 type Receiver struct {
 	Spec  table.Spec
-	Table *table.Table // nil when Err is set
-	Err   error        // why the table could not be read
+	Table *table.Table // nil when Err or Summary is set
+	// Summary stands in for Table when only the check needs the table:
+	// what table.Scan kept of it, with the observed fingerprints (both
+	// kinds, every leaf) as its wanted keys. Notes must then hold the
+	// notes on its entries, fed by the same Scan.
+	Summary *table.Summary
+	Notes   *KeyNotes
+	Err     error // why the table could not be read
 	// Stale names a compiled file (PATH.db, ...) older than the source, or
 	// one that is missing; empty when the compiled table is current or the
 	// type has none.
@@ -138,11 +145,92 @@ type Receiver struct {
 // lookup finds the first of prints that the table lists, in the source.
 func (rc Receiver) lookup(prints []Print) (*Print, table.Entry) {
 	for _, p := range prints {
-		if e, ok := rc.Table.Lookup(p.Value); ok {
+		if e, ok := rc.find(p.Value); ok {
 			return &p, e
 		}
 	}
 	return nil, table.Entry{}
+}
+
+// loaded reports whether the table was read, whole or scanned.
+func (rc Receiver) loaded() bool {
+	return rc.Table != nil || rc.Summary != nil
+}
+
+// Len returns the number of distinct keys of the table, whole or
+// scanned; 0 when it was not read.
+func (rc Receiver) Len() int {
+	switch {
+	case rc.Table != nil:
+		return rc.Table.Len()
+	case rc.Summary != nil:
+		return rc.Summary.Len()
+	}
+	return 0
+}
+
+// find looks key up in the table, whole or scanned.
+func (rc Receiver) find(key string) (table.Entry, bool) {
+	if rc.Table != nil {
+		return rc.Table.Lookup(key)
+	}
+	return rc.Summary.Lookup(key)
+}
+
+// path returns the table's path as its messages name it.
+func (rc Receiver) path() string {
+	if rc.Table != nil {
+		return rc.Table.Path
+	}
+	return rc.Summary.Path
+}
+
+// warnings returns what postmap would warn about in the table.
+func (rc Receiver) warnings() []table.Warning {
+	if rc.Table != nil {
+		return rc.Table.Warnings
+	}
+	return rc.Summary.Warnings
+}
+
+// KeyNotes collects the notes that Judge gives on a table's keys that can
+// never match: another digest's length, no colons, not a fingerprint. Feed
+// it every entry of the table in file order (as table.Scan's each
+// function); it keeps the count and the first few notes only.
+type KeyNotes struct {
+	path   string
+	digest fingerprint.Digest
+	n      int      // notes
+	first  []string // the first maxNotes of them
+}
+
+// NewKeyNotes returns a KeyNotes for the table at path, as its messages
+// name it, judged under digest d: the Digest of the Config given to Judge.
+func NewKeyNotes(path string, d fingerprint.Digest) *KeyNotes {
+	return &KeyNotes{path: path, digest: d}
+}
+
+// Add judges the key of entry e.
+func (k *KeyNotes) Add(e table.Entry) {
+	d, ok := fingerprint.Guess(e.Key)
+	if ok && d == k.digest {
+		return
+	}
+	if k.n++; len(k.first) == maxNotes {
+		return
+	}
+	var note string
+	switch {
+	case ok && d != "":
+		note = fmt.Sprintf("%s:%d: key is a %s fingerprint, the receiver uses %s: it can never match", k.path, e.Line, d, k.digest)
+	case ok:
+		note = fmt.Sprintf("%s:%d: key %q has %d bytes, which fits no digest: it can never match", k.path, e.Line, e.Key, (len(e.Key)+1)/3)
+	case isBareHex(e.Key):
+		note = fmt.Sprintf("%s:%d: key %q has no colons: it can never match; hint: write hex pairs joined by colons", k.path, e.Line, e.Key)
+	default:
+		note = fmt.Sprintf("%s:%d: key %q is not a fingerprint: it can never match", k.path, e.Line, e.Key)
+	}
+	k.first = append(k.first, note)
 }
 
 // inForce finds the first of prints that Postfix sees: in InForce when
@@ -291,7 +379,7 @@ func (j *judge) run(obs []Observation, recv []Receiver) {
 
 	j.differing(obs)
 	for _, rc := range recv {
-		if rc.Table != nil {
+		if rc.loaded() {
 			j.tableNotes(rc)
 		}
 	}
@@ -332,19 +420,19 @@ func (j *judge) run(obs []Observation, recv []Receiver) {
 	}
 	paths := map[string]int{}
 	for _, rc := range recv {
-		if rc.Table != nil {
+		if rc.loaded() {
 			paths[rc.Spec.Path]++
 		}
 	}
 	for _, rc := range recv {
-		if rc.Table != nil {
+		if rc.loaded() {
 			// Labels must be unique: a file read as two table types is
 			// named by its type too.
 			name := rc.Spec.Path
 			if paths[name] > 1 {
 				name = rc.Spec.String()
 			}
-			r.Perf = append(r.Perf, nagios.Perf{Label: "entries_" + name, Value: float64(rc.Table.Len()), Min: ptr(0)})
+			r.Perf = append(r.Perf, nagios.Perf{Label: "entries_" + name, Value: float64(rc.Len()), Min: ptr(0)})
 		}
 	}
 }
@@ -442,7 +530,6 @@ func (j *judge) differing(obs []Observation) {
 
 // tableNotes warns about what in a table can never match or postmap skips.
 func (j *judge) tableNotes(rc Receiver) {
-	t := rc.Table
 	spec := rc.Spec.String()
 	switch {
 	case rc.StaleMissing:
@@ -455,7 +542,7 @@ func (j *judge) tableNotes(rc Receiver) {
 		j.add(nagios.Warning, text, text)
 	}
 	if rc.Spec.Type == "texthash" {
-		for _, w := range t.Warnings {
+		for _, w := range rc.warnings() {
 			if w.Kind == table.WarnDuplicate {
 				// texthash loads the file at start-up and refuses it whole
 				// on a duplicate key: every lookup then fails (451 4.3.0).
@@ -465,40 +552,40 @@ func (j *judge) tableNotes(rc Receiver) {
 			}
 		}
 	}
-	var notes []string
-	for _, w := range t.Warnings {
-		notes = append(notes, w.String())
+	keys := rc.Notes
+	if keys == nil {
+		keys = &KeyNotes{} // a Summary without Notes: no notes on keys
 	}
-	for _, e := range t.Entries {
-		d, ok := fingerprint.Guess(e.Key)
-		switch {
-		case ok && d == j.cfg.Digest:
-			continue
-		case ok && d != "":
-			notes = append(notes, fmt.Sprintf("%s:%d: key is a %s fingerprint, the receiver uses %s: it can never match", t.Path, e.Line, d, j.cfg.Digest))
-		case ok:
-			notes = append(notes, fmt.Sprintf("%s:%d: key %q has %d bytes, which fits no digest: it can never match", t.Path, e.Line, e.Key, (len(e.Key)+1)/3))
-		case isBareHex(e.Key):
-			notes = append(notes, fmt.Sprintf("%s:%d: key %q has no colons: it can never match; hint: write hex pairs joined by colons", t.Path, e.Line, e.Key))
-		default:
-			notes = append(notes, fmt.Sprintf("%s:%d: key %q is not a fingerprint: it can never match", t.Path, e.Line, e.Key))
+	if rc.Table != nil {
+		keys = NewKeyNotes(rc.Table.Path, j.cfg.Digest)
+		for _, e := range rc.Table.Entries {
+			keys.Add(e)
 		}
 	}
-	if len(notes) == 0 {
+	warns := rc.warnings()
+	n := len(warns) + keys.n
+	if n == 0 {
 		return
 	}
-	summary := fmt.Sprintf("%s: %d entries or lines need attention (%s)", spec, len(notes), notes[0])
-	if len(notes) == 1 {
-		summary = notes[0]
+	// note returns note i: the warnings first, then the keys' notes.
+	note := func(i int) string {
+		if i < len(warns) {
+			return warns[i].String()
+		}
+		return keys.first[i-len(warns)]
+	}
+	summary := fmt.Sprintf("%s: %d entries or lines need attention (%s)", spec, n, note(0))
+	if n == 1 {
+		summary = note(0)
 	}
 	j.v.Result.Raise(nagios.Warning)
 	j.problems = append(j.problems, problem{nagios.Warning, summary})
-	for i, n := range notes {
+	for i := range n {
 		if i == maxNotes {
-			j.long = append(j.long, fmt.Sprintf("[WARNING] %s: and %d more", spec, len(notes)-maxNotes))
+			j.long = append(j.long, fmt.Sprintf("[WARNING] %s: and %d more", spec, n-maxNotes))
 			break
 		}
-		j.long = append(j.long, "[WARNING] "+n)
+		j.long = append(j.long, "[WARNING] "+note(i))
 	}
 }
 

@@ -587,7 +587,7 @@ func TestJudge(t *testing.T) {
 			if tt.cfg != nil {
 				tt.cfg(&cfg)
 			}
-			v := check.Judge(cfg, tt.obs, tt.recv)
+			v := judgeBoth(t, cfg, tt.obs, tt.recv)
 			r := v.Result
 			out := render(t, r)
 			if r.State != tt.state {
@@ -673,7 +673,7 @@ func TestJudgeLongOutputPerRelayAndTable(t *testing.T) {
 	}
 	cfg := baseConfig(t)
 	cfg.Match = check.MatchCert // no renewal hints: exactly one line each
-	v := check.Judge(cfg, obs, recv)
+	v := judgeBoth(t, cfg, obs, recv)
 
 	var want []string
 	for _, o := range obs {
@@ -721,7 +721,7 @@ func TestJudgeListings(t *testing.T) {
 	c := newCert(t, certSpec{})
 	listed := receiver(t, tableSpec, lines("# comment", sha.Cert(c)+" cliff"))
 	unlisted := receiver(t, tableSpec, lines("# empty"))
-	v := check.Judge(baseConfig(t), []check.Observation{relay(relayName, relayAddr, c)}, []check.Receiver{listed, unlisted})
+	v := judgeBoth(t, baseConfig(t), []check.Observation{relay(relayName, relayAddr, c)}, []check.Receiver{listed, unlisted})
 	if len(v.Listings) != 2 {
 		t.Fatalf("len(Listings) = %d, want 2", len(v.Listings))
 	}
@@ -756,7 +756,7 @@ func TestJudgePerfdata(t *testing.T) {
 	}
 	cfg := baseConfig(t)
 	cfg.Days.Critical = mustRange(t, "@0:5")
-	r := check.Judge(cfg, obs, recv).Result
+	r := judgeBoth(t, cfg, obs, recv).Result
 	checkPerf(t, r.Perf)
 	var got []string
 	for _, p := range r.Perf {
@@ -783,7 +783,7 @@ func TestJudgeNoThresholds(t *testing.T) {
 	c := newCert(t, certSpec{notAfter: now.Add(2 * day)})
 	cfg := baseConfig(t)
 	cfg.Days = nagios.Thresholds{}
-	r := check.Judge(cfg, []check.Observation{relay(relayName, relayAddr, c)},
+	r := judgeBoth(t, cfg, []check.Observation{relay(relayName, relayAddr, c)},
 		[]check.Receiver{receiver(t, tableSpec, lines(fingerprint.SHA256.PublicKey(c)+" x"))}).Result
 	if r.State != nagios.OK {
 		t.Errorf("State = %v, want OK without thresholds; output:\n%s", r.State, render(t, r))
@@ -881,7 +881,7 @@ func TestJudgePerfdataCertFileError(t *testing.T) {
 		relay(relayName, relayAddr, c),
 		{Name: "/etc/ssl/missing.pem", Err: errors.New("certificate file: open /etc/ssl/missing.pem: no such file or directory")},
 	}
-	r := check.Judge(baseConfig(t), obs, []check.Receiver{receiver(t, tableSpec, lines(fingerprint.SHA256.PublicKey(c)+" x"))}).Result
+	r := judgeBoth(t, baseConfig(t), obs, []check.Receiver{receiver(t, tableSpec, lines(fingerprint.SHA256.PublicKey(c)+" x"))}).Result
 	perf := map[string]float64{}
 	for _, p := range r.Perf {
 		perf[p.Label] = p.Value
@@ -906,7 +906,7 @@ func TestJudgePerfdataSamePathTwice(t *testing.T) {
 		receiver(t, "hash:/etc/postfix/relay_clientcerts", text),
 		receiver(t, "texthash:/etc/postfix/other", text),
 	}
-	r := check.Judge(baseConfig(t), []check.Observation{relay(relayName, relayAddr, c)}, recv).Result
+	r := judgeBoth(t, baseConfig(t), []check.Observation{relay(relayName, relayAddr, c)}, recv).Result
 	checkPerf(t, r.Perf)
 	var labels []string
 	for _, p := range r.Perf {

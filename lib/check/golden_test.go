@@ -171,7 +171,7 @@ func TestJudgeGolden(t *testing.T) {
 			if tt.cfg != nil {
 				tt.cfg(&cfg)
 			}
-			r := check.Judge(cfg, tt.obs, tt.recv).Result
+			r := judgeBoth(t, cfg, tt.obs, tt.recv).Result
 			checkPerf(t, r.Perf)
 			got := []byte(render(t, r))
 			path := filepath.Join(fixtures, tt.name+".golden")

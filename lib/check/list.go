@@ -32,7 +32,7 @@ func (j *judge) listing(oi int, o Observation, prints []Print, want Print, recv 
 	for ti := g[0]; ti < g[1]; ti++ {
 		rc := &recv[ti]
 		names = append(names, rc.Spec.String())
-		if rc.Table == nil {
+		if !rc.loaded() {
 			continue // its error is reported once, as UNKNOWN
 		}
 		if l.Table < 0 {
@@ -65,7 +65,7 @@ func (j *judge) listing(oi int, o Observation, prints []Print, want Print, recv 
 		why := "not listed"
 		if sourceOnly != nil {
 			why = fmt.Sprintf("listed in the source %s but not in %s, which Postfix reads: run postmap %s",
-				sourceOnly.Table.Path, sourceOnly.Stale, sourceOnly.Spec)
+				sourceOnly.path(), sourceOnly.Stale, sourceOnly.Spec)
 		}
 		j.add(nagios.Critical,
 			fmt.Sprintf("%s presents %s %s, %s in %s", o.Where(), j.cfg.Digest, want.Value, why, list),
@@ -74,13 +74,13 @@ func (j *judge) listing(oi int, o Observation, prints []Print, want Print, recv 
 	}
 	if forceOnly != nil {
 		text := fmt.Sprintf("%s: listed by %s fingerprint only in %s, which is older than its source %s: the next postmap drops it and Postfix will refuse this relay",
-			where, l.Matched.Kind, forceOnly.Stale, forceOnly.Table.Path)
+			where, l.Matched.Kind, forceOnly.Stale, forceOnly.path())
 		j.add(nagios.Warning, text, text)
 		return
 	}
 	rc := recv[l.Table]
-	text := fmt.Sprintf("%s: listed by %s fingerprint at %s:%d", where, l.Matched.Kind, rc.Table.Path, l.Entry.Line)
-	if _, both := rc.Table.Lookup(want.Value); l.Matched.Kind == "cert" && j.cfg.Match == MatchAny && !both {
+	text := fmt.Sprintf("%s: listed by %s fingerprint at %s:%d", where, l.Matched.Kind, rc.path(), l.Entry.Line)
+	if _, both := rc.find(want.Value); l.Matched.Kind == "cert" && j.cfg.Match == MatchAny && !both {
 		text += fmt.Sprintf("; hint: listed by certificate only, this breaks at its next renewal; add the public-key line %q, stable while the key is reused",
 			want.Value+" "+Label(o))
 	}

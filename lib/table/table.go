@@ -7,6 +7,9 @@
 // entries it reports are the entries a compiled table holds, and it keeps
 // every byte of the file: [Table.Bytes] of an unedited table is the parsed
 // input, byte for byte. The edit methods change only the bytes they edit.
+// [Scan] judges a file the same way, with the same code, for a check that
+// needs no edit: it streams the file and keeps only the warnings, the
+// number of keys and the entries of a few wanted keys.
 //
 // It does not compile tables, run postmap, lock or write files, or read
 // pattern tables (regexp:, pcre:, cidr: ...), whose syntax differs.
@@ -227,7 +230,8 @@ func parse(path string, data []byte, lim limits) (*Table, error) {
 	t := &Table{Path: path, Lines: make([]Line, 0, n), Entries: make([]Entry, 0, n), index: newIndex(n)}
 	prefault(t.Lines)
 	prefault(t.Entries)
-	p := parser{t: t, s: unsafe.String(unsafe.SliceData(data), len(data))} // Parse keeps data: no copy
+	p := parser{path: path, s: unsafe.String(unsafe.SliceData(data), len(data))} // Parse keeps data: no copy
+	p.entry = func(key, value string, canon bool, at span) { t.add(&p, key, value, canon, at) }
 	for off := 0; off < len(data); {
 		end := len(data)
 		if i := bytes.IndexByte(data[off:], '\n'); i >= 0 {
@@ -241,6 +245,7 @@ func parse(path string, data []byte, lim limits) (*Table, error) {
 		off = end
 	}
 	p.flush()
+	t.Warnings = p.warnings
 	return t, nil
 }
 
@@ -252,26 +257,11 @@ func parse(path string, data []byte, lim limits) (*Table, error) {
 // live (an editor that rewrites it in place) would kill the process with
 // SIGBUS when they are read, even from a private mapping.
 func Read(path string) (*Table, error) {
-	// Stat before opening: opening a FIFO would block.
-	fi, err := os.Stat(path)
+	f, fi, err := open(path)
 	if err != nil {
-		return nil, fmt.Errorf("read table source: %w", err)
-	}
-	if err := checkFile(path, fi); err != nil {
 		return nil, err
-	}
-	// O_NONBLOCK too: a FIFO swapped in after the Stat must not block.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, fmt.Errorf("read table source: %w", err)
 	}
 	defer f.Close()
-	if fi, err = f.Stat(); err != nil { // the file opened, in case it was replaced
-		return nil, fmt.Errorf("read table source: %w", err)
-	}
-	if err := checkFile(path, fi); err != nil {
-		return nil, err
-	}
 	data := make([]byte, 0, fi.Size()+1) // +1: see EOF without growing
 	prefault(data)
 	for {
@@ -291,6 +281,33 @@ func Read(path string) (*Table, error) {
 		}
 	}
 	return Parse(path, data)
+}
+
+// open opens the source file at path for reading, refusing what Read and
+// Scan should not read; fi describes the file opened.
+func open(path string) (f *os.File, fi os.FileInfo, err error) {
+	// Stat before opening: opening a FIFO would block.
+	fi, err = os.Stat(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read table source: %w", err)
+	}
+	if err := checkFile(path, fi); err != nil {
+		return nil, nil, err
+	}
+	// O_NONBLOCK too: a FIFO swapped in after the Stat must not block.
+	f, err = os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read table source: %w", err)
+	}
+	if fi, err = f.Stat(); err != nil { // the file opened, in case it was replaced
+		f.Close()
+		return nil, nil, fmt.Errorf("read table source: %w", err)
+	}
+	if err := checkFile(path, fi); err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
 }
 
 // checkFile refuses what Read should not read.
@@ -340,17 +357,35 @@ func (t *Table) Len() int {
 	return t.index.n
 }
 
-// parser assembles logical lines in pass 2 of Parse.
+// parser assembles logical lines and judges each, for Parse and for Scan
+// alike: rules 1 to 4 of the grammar here, rule 5 (duplicates) in the
+// entry function that its user sets.
 type parser struct {
-	t *Table
-	s string // the whole input; keys and values are substrings of it
+	path     string
+	warnings []Warning
+	// entry takes each logical line that rules 1 to 4 keep: its key and
+	// value, whether key is its own index form (see canonical), and where
+	// it is.
+	entry func(key, value string, canon bool, at span)
+
+	s    string // the input, or Scan's buffer; keys and values are substrings of it
+	base int64  // the file offset of s[0]
 
 	// The logical line being assembled; first == 0 when there is none.
-	first, last int  // its first and last physical line with text
-	bad         bool // it started with whitespace
-	off, end    int  // byte range in s of its first line's text
-	multi       bool // joined holds its text, which spans several lines
+	first, last int   // its first and last physical line with text
+	bad         bool  // it started with whitespace
+	off, end    int   // byte range in s of its first line's text
+	start       int64 // file offset of its first line
+	firstLen    int   // length of its first line's text
+	multi       bool  // joined holds its text, which spans several lines (or outlived s)
 	joined      []byte
+}
+
+// span says where a logical line is in the file.
+type span struct {
+	first, last int   // its first and last physical line with text, 1-based
+	start       int64 // the file offset of its first byte, where its key starts
+	firstLen    int   // the length of its first physical line's text
 }
 
 // line takes physical line number n, whose text (without "\n") is s[off:end].
@@ -366,15 +401,23 @@ func (p *parser) line(n, off, end int) {
 	case i == 0:
 		p.flush()
 		p.first, p.last, p.off, p.end, p.bad, p.multi = n, n, off, end, false, false
+		p.start, p.firstLen = p.base+int64(off), end-off
 	case p.first == 0:
 		p.first, p.last, p.off, p.end, p.bad, p.multi = n, n, off, end, true, false
+		p.start, p.firstLen = p.base+int64(off), end-off
 	default:
-		if !p.multi {
-			p.joined = append(p.joined[:0], p.s[p.off:p.end]...)
-			p.multi = true
-		}
+		p.own()
 		p.joined = append(p.joined, text...)
 		p.last = n
+	}
+}
+
+// own copies the text of the logical line being assembled into joined, so
+// that it no longer points into s: Scan calls it before reusing its buffer.
+func (p *parser) own() {
+	if p.first != 0 && !p.multi {
+		p.joined = append(p.joined[:0], p.s[p.off:p.end]...)
+		p.multi = true
 	}
 }
 
@@ -387,53 +430,64 @@ func (p *parser) flush() {
 	if p.multi {
 		text = string(p.joined)
 	}
-	first, last := p.first, p.last
+	at := span{p.first, p.last, p.start, p.firstLen}
 	p.first = 0
 	if p.bad {
-		lines := fmt.Sprintf("line %d", first)
-		if last > first {
-			lines = fmt.Sprintf("lines %d-%d", first, last)
+		lines := fmt.Sprintf("line %d", at.first)
+		if at.last > at.first {
+			lines = fmt.Sprintf("lines %d-%d", at.first, at.last)
 		}
-		p.warn(first, WarnLeadingSpace, "logical line must not start with whitespace: %q (postmap skips %s)", abbrev(text, 30), lines)
+		p.warn(at.first, WarnLeadingSpace, "logical line must not start with whitespace: %q (postmap skips %s)", abbrev(text, 30), lines)
 		return
 	}
-	p.judge(text, first, last)
+	p.judge(text, at)
 }
 
-// judge applies the rules for one logical line.
-func (p *parser) judge(text string, first, last int) {
+// judge applies rules 1 to 4 to one logical line and hands what they keep
+// to p.entry.
+func (p *parser) judge(text string, at span) {
 	if !utf8.ValidString(text) {
-		p.warn(first, WarnNotUTF8, "non-UTF-8 input %q (postmap skips this line)", abbrev(text, 30))
+		p.warn(at.first, WarnNotUTF8, "non-UTF-8 input %q (postmap skips this line)", abbrev(text, 30))
 		return
 	}
 	k, inQuotes, canon := scanKey(text)
 	if inQuotes {
-		p.warn(first, WarnUnbalancedQuote, "unbalanced '\"' in %q (postmap skips this line)", abbrev(text, 30))
+		p.warn(at.first, WarnUnbalancedQuote, "unbalanced '\"' in %q (postmap skips this line)", abbrev(text, 30))
 		return
 	}
 	key, value := text[:k], trimSpace(text[k:])
 	if key == "" || value == "" {
-		p.warn(first, WarnMissingValue, "expected format: key whitespace value (postmap skips this line)")
+		p.warn(at.first, WarnMissingValue, "expected format: key whitespace value (postmap skips this line)")
 		return
 	}
 	if key[len(key)-1] == ':' {
-		p.warn(first, WarnAliasFormat, "record is in \"key: value\" format; is this an alias file?")
+		p.warn(at.first, WarnAliasFormat, "record is in \"key: value\" format; is this an alias file?")
 	}
-	t := p.t
+	p.entry(key, value, canon, at)
+}
+
+// duplicate warns about key at line, whose folding the entry at line win
+// already has (rule 5).
+func (p *parser) duplicate(line int, key string, win int) {
+	p.warn(line, WarnDuplicate, "duplicate entry: %q (postmap keeps the first, line %d)", key, win)
+}
+
+func (p *parser) warn(line int, kind WarningKind, format string, args ...any) {
+	p.warnings = append(p.warnings, Warning{Path: p.path, Line: line, Kind: kind, Msg: fmt.Sprintf(format, args...)})
+}
+
+// add is Parse's rule 5: it stores the entry, or warns about a duplicate.
+func (t *Table) add(p *parser, key, value string, canon bool, at span) {
 	h := t.index.hash(key, canon)
 	if i, slot := t.index.find(t.Entries, key, canon, h); i < 0 {
 		t.index.add(slot, h, len(t.Entries))
 	} else {
 		win := t.Entries[i].Line
-		t.Entries = append(t.Entries, Entry{Key: key, Value: value, Line: first, EndLine: last, DupOf: win})
-		p.warn(first, WarnDuplicate, "duplicate entry: %q (postmap keeps the first, line %d)", key, win)
+		t.Entries = append(t.Entries, Entry{Key: key, Value: value, Line: at.first, EndLine: at.last, DupOf: win})
+		p.duplicate(at.first, key, win)
 		return
 	}
-	t.Entries = append(t.Entries, Entry{Key: key, Value: value, Line: first, EndLine: last})
-}
-
-func (p *parser) warn(line int, kind WarningKind, format string, args ...any) {
-	p.t.Warnings = append(p.t.Warnings, Warning{Path: p.t.Path, Line: line, Kind: kind, Msg: fmt.Sprintf(format, args...)})
+	t.Entries = append(t.Entries, Entry{Key: key, Value: value, Line: at.first, EndLine: at.last})
 }
 
 // scanKey returns the length of the key at the start of logical line s,
