@@ -56,6 +56,10 @@ type observed struct {
 	lateErr error // a failure after the certificate was seen, for -v
 }
 
+// resolve finds a relay's addresses; tests put a fake name service in
+// front of it (before any test runs, so nothing races with it).
+var resolve = probe.Resolve
+
 // maxParallel bounds concurrent probes: enough for hundreds of relays at
 // once, few enough to stay within a default file-descriptor limit.
 const maxParallel = 256
@@ -109,7 +113,7 @@ func gather(ctx context.Context, f *targetFlags) ([]observed, error) {
 		go func() {
 			defer wg.Done()
 			name := displayName(t.host, t.port, defPort)
-			addrs, err := probe.Resolve(ctx, nil, t.host, network)
+			addrs, err := resolve(ctx, nil, t.host, network)
 			if err != nil {
 				perTarget[i] = []observed{{Observation: check.Observation{
 					Name: name, Host: t.host, Addr: net.JoinHostPort(t.host, strconv.Itoa(t.port)), Err: err}}}

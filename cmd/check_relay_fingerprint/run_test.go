@@ -66,6 +66,22 @@ func rtServe(t testing.TB, cert tls.Certificate, implicit bool) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rtServeOn(t, ln, cert, implicit)
+}
+
+// rtServeAt is rtServe on a given loopback address; "" when it is taken.
+func rtServeAt(t testing.TB, addr string, cert tls.Certificate) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return ""
+	}
+	return rtServeOn(t, ln, cert, false)
+}
+
+// rtServeOn serves go-smtp on ln until the test ends.
+func rtServeOn(t testing.TB, ln net.Listener, cert tls.Certificate, implicit bool) string {
+	t.Helper()
 	s := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return rtSession{}, nil }))
 	s.Domain = "relay.test"
 	s.ErrorLog = log.New(io.Discard, "", 0)
