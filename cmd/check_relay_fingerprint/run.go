@@ -22,11 +22,34 @@ func versionString() string {
 	v := version
 	if v == "" {
 		v = "(devel)"
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-			v = bi.Main.Version
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+				v = bi.Main.Version // go install ...@version
+			} else if rev, dirty := vcs(bi); rev != "" {
+				v = "(devel) " + rev + dirty // go build in a checkout
+			}
 		}
 	}
 	return "check_relay_fingerprint " + v
+}
+
+// vcs returns the commit a checkout build was made from, as go build
+// stamps it, and "+dirty" when the tree had changes.
+func vcs(bi *debug.BuildInfo) (rev, dirty string) {
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	return rev, dirty
 }
 
 // Exit codes, as the Monitoring Plugins guidelines define them.
