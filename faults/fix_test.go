@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
 )
 
 // fixArgs are the flags of a fix run for the certificate file cert.
@@ -90,6 +92,8 @@ func realPostmap(t *testing.T) string {
 	t.Helper()
 	for _, p := range []string{"/usr/sbin/postmap", "/usr/local/sbin/postmap", "/sbin/postmap"} {
 		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
+			// The plugin runs it without -c: it reads the default main.cf.
+			postfixtest.RequireDefaultConfig(t)
 			return p
 		}
 	}

@@ -69,6 +69,9 @@ type e2eWorld struct {
 // receiver with an empty table.
 func newE2EWorld(t *testing.T) *e2eWorld {
 	t.Helper()
+	// Without --postconf the plugin runs postmap (and postmap -q) with no
+	// -c, as an admin's shell would: that reads the default main.cf.
+	postfixtest.RequireDefaultConfig(t)
 	w := &e2eWorld{dir: t.TempDir()}
 	w.base = w.newCert(t, nil)
 	w.current = w.base

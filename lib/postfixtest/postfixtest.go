@@ -650,6 +650,21 @@ func Require(tb testing.TB, programs ...string) {
 	}
 }
 
+// DefaultConfig is where Postfix commands run without -c (and without
+// MAIL_CONFIG) read their configuration.
+const DefaultConfig = "/etc/postfix/main.cf"
+
+// RequireDefaultConfig is for tests that run postmap or postfix the way
+// the plugin does without --postconf: with no -c, reading DefaultConfig.
+// A package installed with "No configuration" has none; .ci/run writes a
+// minimal one. Missing, the test fails under CI and is skipped otherwise.
+func RequireDefaultConfig(tb testing.TB) {
+	tb.Helper()
+	if _, err := os.Stat(DefaultConfig); err != nil {
+		unavailable(tb, "postfixtest: "+DefaultConfig+" is missing: postmap without -c cannot run (.ci/run creates a minimal one)")
+	}
+}
+
 func requireRoot(tb testing.TB) {
 	tb.Helper()
 	if os.Geteuid() != 0 {
