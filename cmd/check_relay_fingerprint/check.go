@@ -264,48 +264,54 @@ func (c *checkCmd) postconf(ctx context.Context, cfg *check.Config, specs *[]gro
 	return &s, nil
 }
 
-// readReceivers reads every table's source and checks its compiled file
-// against it.
+// readReceivers reads every table's source whole (what a fix rewrites)
+// and checks its compiled file against it.
 func readReceivers(specs []groupSpec) []check.Receiver {
+	return receivers(specs, func(s table.Spec, rc *check.Receiver) (err error) {
+		rc.Table, err = table.Read(s.Path)
+		return err
+	})
+}
+
+// scanReceivers streams every table's source for the check only, keeping
+// just the entries of the observed certificates' fingerprints, and checks
+// its compiled file against it.
+func scanReceivers(specs []groupSpec, d fingerprint.Digest, obs []observed) []check.Receiver {
+	wanted := observedKeys(d, obs)
+	return receivers(specs, func(s table.Spec, rc *check.Receiver) (err error) {
+		notes := check.NewKeyNotes(s.Path, d)
+		rc.Summary, err = table.Scan(s.Path, wanted, notes.Add)
+		rc.Notes = notes
+		return err
+	})
+}
+
+// receivers loads every table with load and notes whether its compiled
+// file is stale; a table that cannot be loaded carries its error.
+func receivers(specs []groupSpec, load func(table.Spec, *check.Receiver) error) []check.Receiver {
 	recv := make([]check.Receiver, len(specs))
 	for i, gs := range specs {
-		s := gs.spec
-		recv[i].Spec, recv[i].Group = s, gs.group
-		t, err := table.Read(s.Path)
-		if err != nil {
-			recv[i].Err = err
+		rc := &recv[i]
+		rc.Spec, rc.Group = gs.spec, gs.group
+		if err := load(gs.spec, rc); err != nil {
+			*rc = check.Receiver{Spec: gs.spec, Group: gs.group, Err: err}
 			continue
 		}
-		recv[i].Table = t
-		recv[i].Stale, recv[i].StaleMissing = stale(s)
+		rc.Stale, rc.StaleMissing = stale(gs.spec)
 	}
 	return recv
 }
 
-// scanReceivers scans every table's source for the check only, looking
-// for the fingerprints of both kinds of every observed certificate, and
-// checks its compiled file against it.
-func scanReceivers(specs []groupSpec, d fingerprint.Digest, obs []observed) []check.Receiver {
-	var wanted []string
+// observedKeys returns both fingerprints, in digest d, of every
+// certificate observed: the keys a table is searched for.
+func observedKeys(d fingerprint.Digest, obs []observed) []string {
+	var keys []string
 	for _, o := range obs {
 		if leaf := o.Leaf(); leaf != nil {
-			wanted = append(wanted, d.Cert(leaf), d.PublicKey(leaf))
+			keys = append(keys, d.Cert(leaf), d.PublicKey(leaf))
 		}
 	}
-	recv := make([]check.Receiver, len(specs))
-	for i, gs := range specs {
-		s := gs.spec
-		recv[i].Spec, recv[i].Group = s, gs.group
-		notes := check.NewKeyNotes(s.Path, d)
-		sum, err := table.Scan(s.Path, wanted, notes.Add)
-		if err != nil {
-			recv[i].Err = err
-			continue
-		}
-		recv[i].Summary, recv[i].Notes = sum, notes
-		recv[i].Stale, recv[i].StaleMissing = stale(s)
-	}
-	return recv
+	return keys
 }
 
 // stale names the compiled file of s that is older than the source (or
@@ -402,14 +408,7 @@ func uniqueSpecs(specs []groupSpec) []groupSpec {
 // (a monitoring host without Postfix) the source is judged, with the
 // "run postmap" warning.
 func queryCompiled(ctx context.Context, cfg check.Config, obs []observed, recv []check.Receiver, configDir string) {
-	var keys []string
-	for _, o := range obs {
-		if leaf := o.Leaf(); leaf != nil {
-			for _, p := range cfg.Fingerprints(leaf) {
-				keys = append(keys, p.Value)
-			}
-		}
-	}
+	keys := observedKeys(cfg.Digest, obs)
 	if len(keys) == 0 {
 		return
 	}
