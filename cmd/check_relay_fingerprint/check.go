@@ -113,19 +113,23 @@ func (c *checkCmd) Run(e *env, code *int) error {
 			return err
 		}
 	}
-	// Remediation rewrites the tables, so it reads them whole, meanwhile;
-	// the check alone scans them once the probes say which fingerprints
-	// to look for, keeping only what it needs (see table.Scan).
+	// Meanwhile read the tables: whole for remediation, which rewrites
+	// them; for the check alone scanned, keeping only where each key is
+	// (see table.Scan), and the observed fingerprints looked up once the
+	// probes are back.
 	var recv []check.Receiver
 	if c.fixFlags.any() {
 		recv = readReceivers(specs)
+	} else {
+		recv = scanReceivers(specs, cfg.Digest)
+		defer closeReceivers(recv)
 	}
 	wg.Wait()
 	if gathErr != nil {
 		return gathErr
 	}
 	if !c.fixFlags.any() {
-		recv = scanReceivers(specs, cfg.Digest, obs)
+		findObserved(recv, observedKeys(cfg.Digest, obs))
 	}
 	configDir := ""
 	if pc != nil {
@@ -274,16 +278,42 @@ func readReceivers(specs []groupSpec) []check.Receiver {
 }
 
 // scanReceivers streams every table's source for the check only, keeping
-// just the entries of the observed certificates' fingerprints, and checks
-// its compiled file against it.
-func scanReceivers(specs []groupSpec, d fingerprint.Digest, obs []observed) []check.Receiver {
-	wanted := observedKeys(d, obs)
+// just where each key is, and checks its compiled file against it. Each
+// scanned table stays open for findObserved until closeReceivers.
+func scanReceivers(specs []groupSpec, d fingerprint.Digest) []check.Receiver {
 	return receivers(specs, func(s table.Spec, rc *check.Receiver) (err error) {
 		notes := check.NewKeyNotes(s.Path, d)
-		rc.Summary, err = table.Scan(s.Path, wanted, notes.Add)
+		rc.Summary, err = table.Scan(s.Path, notes.Notable, check.KeptNotes)
+		if err != nil {
+			return err
+		}
+		notes.Scanned(rc.Summary.Marked, rc.Summary.Marks)
 		rc.Notes = notes
-		return err
+		return nil
 	})
+}
+
+// findObserved looks the observed fingerprints, keys, up in every scanned
+// table; a table that cannot answer carries its error.
+func findObserved(recv []check.Receiver, keys []string) {
+	for i, rc := range recv {
+		if rc.Summary == nil {
+			continue
+		}
+		if err := rc.Summary.Find(keys); err != nil {
+			rc.Summary.Close()
+			recv[i] = check.Receiver{Spec: rc.Spec, Group: rc.Group, Err: err}
+		}
+	}
+}
+
+// closeReceivers releases the files of the scanned tables.
+func closeReceivers(recv []check.Receiver) {
+	for _, rc := range recv {
+		if rc.Summary != nil {
+			rc.Summary.Close()
+		}
+	}
 }
 
 // receivers loads every table with load and notes whether its compiled

@@ -195,8 +195,9 @@ func (rc Receiver) warnings() []table.Warning {
 
 // KeyNotes collects the notes that Judge gives on a table's keys that can
 // never match: another digest's length, no colons, not a fingerprint. Feed
-// it every entry of the table in file order (as table.Scan's each
-// function); it keeps the count and the first few notes only.
+// it every entry of the table in file order with Add, or what table.Scan
+// marked with Notable with Scanned; it keeps the count and the first few
+// notes only.
 type KeyNotes struct {
 	path   string
 	digest fingerprint.Digest
@@ -210,12 +211,32 @@ func NewKeyNotes(path string, d fingerprint.Digest) *KeyNotes {
 	return &KeyNotes{path: path, digest: d}
 }
 
+// Notable reports whether Add would note key: it can never match. It only
+// reads k, so that table.Scan may call it from several goroutines at once.
+func (k *KeyNotes) Notable(key string) bool {
+	d, ok := fingerprint.Guess(key)
+	return !ok || d != k.digest
+}
+
+// Scanned takes what table.Scan, given Notable and KeptNotes, marked: the
+// first marked entries, and the number of entries marked in all.
+func (k *KeyNotes) Scanned(marked []table.Entry, marks int) {
+	for _, e := range marked {
+		k.Add(e)
+	}
+	k.n += marks - len(marked)
+}
+
+// KeptNotes is the number of notes on keys a KeyNotes keeps with their
+// text; it counts the others.
+const KeptNotes = maxNotes
+
 // Add judges the key of entry e.
 func (k *KeyNotes) Add(e table.Entry) {
-	d, ok := fingerprint.Guess(e.Key)
-	if ok && d == k.digest {
+	if !k.Notable(e.Key) {
 		return
 	}
+	d, ok := fingerprint.Guess(e.Key)
 	if k.n++; len(k.first) == maxNotes {
 		return
 	}

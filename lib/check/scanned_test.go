@@ -40,10 +40,15 @@ func judgeBoth(t testing.TB, cfg check.Config, obs []check.Observation, recv []c
 			t.Fatal(err)
 		}
 		notes := check.NewKeyNotes(rc.Table.Path, cfg.Digest)
-		sum, err := table.Scan(path, wanted, notes.Add)
+		sum, err := table.Scan(path, notes.Notable, check.KeptNotes)
 		if err != nil {
 			t.Fatalf("table.Scan(%q): %v", rc.Table.Bytes(), err)
 		}
+		if err := sum.Find(wanted); err != nil {
+			t.Fatalf("table.Scan(%q).Find(%q): %v", rc.Table.Bytes(), wanted, err)
+		}
+		sum.Close()
+		notes.Scanned(sum.Marked, sum.Marks)
 		// Name it as the test named the parsed table.
 		sum.Path = rc.Table.Path
 		for j := range sum.Warnings {

@@ -123,3 +123,12 @@ func BenchmarkPublicKeySHA256(b *testing.B) {
 		_ = SHA256.PublicKey(cert)
 	}
 }
+
+func BenchmarkGuessSHA256(b *testing.B) {
+	key := SHA256.Sum([]byte("relay"))
+	for b.Loop() {
+		if d, ok := Guess(key); !ok || d != SHA256 {
+			b.Fatal(d, ok)
+		}
+	}
+}

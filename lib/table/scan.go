@@ -4,32 +4,56 @@ import (
 	"bytes"
 	"fmt"
 	"hash/maphash"
-	"io"
 	"math/bits"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
 	"strings"
+	"sync"
 	"unsafe"
 )
 
 // Scan: the check-only path. It judges a source file exactly as Parse does
-// (the same parser code, rules 1 to 4 and the logical-line assembly) but
-// streams it in chunks and keeps only what a check needs:
+// (the same limits, the same parser code: rules 1 to 4 and the
+// logical-line assembly) but keeps only what a check needs:
 //
 //   - the warnings, duplicates included, identical to Parse's;
 //   - the number of distinct keys;
-//   - the entries of a few wanted keys;
-//   - for every entry, one call of a function of the caller's.
+//   - where each distinct key is, so that Find can return the entries of
+//     keys known only after the scan (the fingerprints of relays probed
+//     meanwhile: the scan need not wait for them);
+//   - the first few entries whose key a function of the caller's marks,
+//     and how many it marks in all.
 //
-// Duplicates need every key seen: Scan keeps, per distinct key, a 64-bit
-// hash of its index form (see canonAppend), its line and where its text is
-// in the file (24 bytes a key, against Parse's whole text, Lines and
-// Entries). Two keys with the same hash are compared by their bytes, read
-// back from the file (io.ReaderAt), so a hash collision never makes a false
-// duplicate. A key that does not lie within its first physical line (quoted
-// whitespace across a continuation line) is kept as text instead.
-
-// scanChunk is the size of Scan's read buffer. A longer physical line grows
-// the buffer, up to MaxLineBytes.
-const scanChunk = 256 << 10
+// Scan maps the file into memory (mmap, read-only) instead of copying it:
+// for the big tables that matter here the copy and a buffer's page faults
+// cost more than the parsing. Keys and values point into the mapping only
+// while Scan or Find runs; what outlives them is copied. A file truncated
+// meanwhile (an editor rewriting it in place) makes reading the lost pages
+// fault: Scan and Find turn that fault into an error (debug.SetPanicOnFault)
+// instead of the SIGBUS that would kill the process, and Find first checks
+// that the file's size and modification time are still those scanned.
+//
+// A big file is scanned by several goroutines at once, in two rounds:
+//
+//  1. The file is cut into parts, each starting with a start line (see the
+//     grammar), so that no logical line crosses a cut. Each part counts its
+//     lines (to number them) and looks for a NUL byte, then is parsed on
+//     its own: its warnings but duplicates, and for each entry the hash of
+//     its key's index form (see canonAppend), its line and its offset, in
+//     file order (16 bytes an entry).
+//  2. The entries are split by their hash into as many classes, and each
+//     class is searched for duplicates on its own: two keys with the same
+//     index form have the same hash, so a duplicate is always in the class
+//     of the key it repeats. Two keys with the same hash are compared by
+//     their bytes, read back from the mapping, so a hash collision never
+//     makes a false duplicate.
+//
+// The duplicate warnings are then put in line order among the others. A
+// key that does not lie within its first physical line (quoted whitespace
+// across a continuation line) is kept as text. Find parses a found key's
+// logical line again, from the mapping.
 
 // Summary is what Scan keeps of a source file: enough to judge it, not to
 // edit or print it.
@@ -39,9 +63,18 @@ type Summary struct {
 	// Warnings holds what postmap would warn about, in line order: the
 	// same as Table.Warnings of the same file.
 	Warnings []Warning
+	// Marked holds the first entries, in file order and up to the number
+	// Scan was given, whose key the function given to Scan marked; DupOf
+	// is not set. Marks counts every entry marked.
+	Marked []Entry
+	Marks  int
 
-	n     int
-	found map[string]Entry // the wanted keys the table has, by index form
+	n     int              // distinct keys
+	found map[string]Entry // the keys found by Find, by index form
+	sc    *scanner         // the key set, for Find; nil after Close
+	unmap func() error     // releases sc.data; nil when it is not a mapping
+	file  *os.File         // the file scanned; nil when not Scan's own
+	stat  os.FileInfo      // file, when Scan opened it
 }
 
 // Len returns the number of distinct keys, the number of entries that
@@ -51,315 +84,490 @@ func (s *Summary) Len() int {
 }
 
 // Lookup returns the entry that postmap's table returns for key, as
-// Table.Lookup does, for the keys wanted by Scan; for any other key it
+// Table.Lookup does, for the keys given to Find; for any other key it
 // reports false.
 func (s *Summary) Lookup(key string) (Entry, bool) {
 	e, ok := s.found[string(canonAppend(nil, key))]
 	return e, ok
 }
 
+// Find looks keys up in the scanned file, for Lookup: it finds each in the
+// key set and parses its logical line again. It fails when the file no
+// longer holds there what Scan read (its size or modification time differ,
+// or a found key is no longer there), or after Close.
+func (s *Summary) Find(keys []string) error {
+	if s.sc == nil {
+		return fmt.Errorf("%s: find keys: the scan is closed", s.Path)
+	}
+	if s.file != nil {
+		// Written in place since the scan: what Scan judged is gone.
+		fi, err := s.file.Stat()
+		if err != nil {
+			return fmt.Errorf("read table source: %w", err)
+		}
+		if fi.Size() != s.stat.Size() || !fi.ModTime().Equal(s.stat.ModTime()) {
+			return fmt.Errorf("%s: the file changed while it was read (rewritten in place?): run the check again", s.Path)
+		}
+	}
+	return s.sc.guard(func() error {
+		for _, k := range keys {
+			c := string(canonAppend(nil, k))
+			if _, ok := s.found[c]; ok {
+				continue
+			}
+			r, ok := s.sc.lookup(c)
+			if !ok {
+				continue
+			}
+			e, ok := s.sc.entryAt(r)
+			if !ok || !sameKey(e.Key, c, true) {
+				return fmt.Errorf("%s:%d: the file changed while it was read: the key there is no longer %q", s.Path, r.line&^spilled, k)
+			}
+			e.Key, e.Value = strings.Clone(e.Key), strings.Clone(e.Value)
+			s.found[c] = e
+		}
+		return nil
+	})
+}
+
+// Close releases the file and the key set; Lookup goes on answering for
+// the keys found before.
+func (s *Summary) Close() error {
+	s.sc = nil
+	var err error
+	if s.unmap != nil {
+		err = s.unmap()
+		s.unmap = nil
+	}
+	if s.file != nil {
+		if cerr := s.file.Close(); err == nil {
+			err = cerr
+		}
+		s.file = nil
+	}
+	return err
+}
+
 // Scan reads the source file at path as Read does, with the same checks
-// and refusals, but without keeping it: it returns the Summary that
-// knows the entries of the wanted keys only, and calls each, when not nil,
-// with every entry in file order, duplicates included (Entry.DupOf set as
-// in Table.Entries). The strings of the Entry passed to each are valid
-// only during the call; each must copy what it keeps. When Scan fails, each
-// may already have seen some entries.
-func Scan(path string, wanted []string, each func(Entry)) (*Summary, error) {
+// and refusals, but without keeping it: it returns the Summary that knows
+// where each key is. mark, when not nil, is called with the key of every
+// entry, duplicates included, from several goroutines at once and in no
+// order; the key is valid only during the call. Scan keeps the first keep
+// entries whose key mark marks. The Summary holds the file, for Find,
+// until Close.
+func Scan(path string, mark func(key string) bool, keep int) (*Summary, error) {
 	f, fi, err := open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	// Size the key set for a line every 64 bytes, as in relay_clientcerts
-	// tables (a SHA-256 fingerprint is 95 bytes), so that it rarely grows.
-	return scan(path, f, f, wanted, each, scanChunk, limits{MaxBytes, MaxLines, MaxLineBytes}, int(fi.Size()/64))
+	if fi.Size() > MaxBytes {
+		f.Close()
+		return nil, fmt.Errorf("%s: %d bytes is over the limit of %d bytes for a table source file", path, fi.Size(), MaxBytes)
+	}
+	data, unmap, err := mapFile(f, int(fi.Size()))
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("read table source: %w", err)
+	}
+	parts := min(runtime.GOMAXPROCS(0), 1+len(data)/minPart)
+	sum, err := scan(path, data, mark, keep, limits{MaxBytes, MaxLines, MaxLineBytes}, parts)
+	if err != nil {
+		if unmap != nil {
+			unmap()
+		}
+		f.Close()
+		return nil, err
+	}
+	sum.unmap, sum.file, sum.stat = unmap, f, fi
+	return sum, nil
 }
 
-// record is what Scan keeps of a distinct key.
+// minPart is the least size of a part worth a goroutine of its own.
+const minPart = 1 << 20
+
+// spilled marks record.line when the key's text is in scanner.spill.
+const spilled = 1 << 31
+
+// An array of negative length fails to compile: line numbers must leave
+// the spilled bit free.
+var _ [spilled - MaxLines]struct{}
+
+// record is what Scan keeps of an entry.
 type record struct {
-	h         uint64 // the hash of its index form
-	line, off uint32 // its line, and the file offset of its text
-	klen      uint32 // its length; 0 when its text is in scanner.spill
+	h    uint64 // the hash of its key's index form
+	off  uint32 // the offset in the file of its logical line, which starts with its key
+	line uint32 // that line's number, or'ed with spilled when the key is in scanner.spill
 }
 
-// scanner holds the state of one Scan.
+// part is a piece of the file that one goroutine parses.
+type part struct {
+	start, end int // data[start:end]
+	lines      int // its physical lines
+	nul        int // the offset of its first NUL byte, or -1
+	first      int // the number of its first line
+	warnings   []Warning
+	recs       []record // its entries, in file order
+	spill      map[uint32]string
+	marked     []Entry
+	marks      int
+}
+
+// class is the set of the distinct keys whose hash falls in one class.
+type class struct {
+	slots []uint32 // an open-addressing set, laid out as index.slots, of entry numbers + 1
+	n     int      // distinct keys
+	dups  []dup
+}
+
+// dup is a duplicate entry: its record, and the line of the entry it
+// repeats.
+type dup struct {
+	r   record
+	win uint32
+}
+
+// scanner holds what Find needs of one Scan.
 type scanner struct {
-	p     parser
-	ra    io.ReaderAt
-	ix    index      // only for its seed and hash
-	recs  [][]record // blocks of recBlock records: growing copies none
-	n     int        // records
-	slots []uint32   // an open-addressing set of recs, laid out as index.slots
-	spill map[uint32]string
-	want  map[uint64][]string // index forms of the wanted keys, by hash
-	bloom uint64              // bit h>>58 set for the hash h of every wanted key
-	sum   *Summary
-	each  func(Entry)
-	err   error
+	path    string
+	data    []byte
+	s       string // data
+	ix      index  // only for its seed and hash
+	parts   []part
+	classes []class
+	spill   map[uint32]string // keys not in one run of bytes, by offset
 }
 
-// scan is Scan reading r, with ra reading the same bytes at any offset,
-// a buffer of chunk bytes to start with, the limits lim, and room for about
-// keys distinct keys before the key set grows.
-func scan(path string, r io.Reader, ra io.ReaderAt, wanted []string, each func(Entry), chunk int, lim limits, keys int) (*Summary, error) {
+// classOf returns the class of hash h.
+func (s *scanner) classOf(h uint64) int {
+	return int((h >> 32) * uint64(len(s.classes)) >> 32)
+}
+
+// rec returns entry number i, counted over all parts in file order.
+func (s *scanner) rec(i uint32) record {
+	for _, p := range s.parts {
+		if int(i) < len(p.recs) {
+			return p.recs[i]
+		}
+		i -= uint32(len(p.recs))
+	}
+	panic("table: entry number out of range") // not reached
+}
+
+// scan is Scan of data, the contents of path, within the limits lim, cut
+// into at most n parts.
+func scan(path string, data []byte, mark func(key string) bool, keep int, lim limits, n int) (*Summary, error) {
+	if len(data) > lim.bytes {
+		return nil, fmt.Errorf("%s: %d bytes is over the limit of %d bytes for a table source file", path, len(data), lim.bytes)
+	}
 	s := &scanner{
-		ra:    ra,
-		ix:    index{seed: maphash.MakeSeed()},
-		slots: make([]uint32, 1<<bits.Len(uint(max(keys, 128)+max(keys, 128)/4))), // as newIndex
-		want:  map[uint64][]string{},
-		sum:   &Summary{Path: path, found: map[string]Entry{}},
-		each:  each,
+		path: path,
+		data: data,
+		s:    unsafe.String(unsafe.SliceData(data), len(data)),
+		ix:   index{seed: maphash.MakeSeed()},
 	}
-	for _, w := range wanted {
-		c := string(canonAppend(nil, w))
-		h := maphash.String(s.ix.seed, c)
-		s.want[h] = append(s.want[h], c)
-		s.bloom |= 1 << (h >> 58)
+	// Round 1a: count lines and find NUL bytes, to number the lines and
+	// refuse as Parse does (check), in file order.
+	if err := s.guard(func() error { s.parts = cut(data, n); return nil }); err != nil {
+		return nil, err
 	}
-	s.p = parser{path: path, entry: s.entry}
-
-	buf := make([]byte, max(chunk, 1))
-	var (
-		start, filled int   // buf[start:filled] is read but not yet split into lines
-		base          int64 // the file offset of buf[0]
-		total         int64 // bytes read
-		lines         int
-		eof           bool
-	)
-	// refuse reads the rest of r, from the line at buf[start], to return
-	// the error Parse returns for the whole input.
-	refuse := func() error {
-		return refusal(path, r, buf, buf[start:filled], eof, lines, total, lim)
-	}
-	// line hands buf[start:end] to the parser, end including its "\n".
-	line := func(end int) error {
-		if end-start > lim.lineBytes || lines+1 > lim.lines {
-			return refuse()
+	err := s.each(len(s.parts), func(i int) error {
+		p := &s.parts[i]
+		b := data[p.start:p.end]
+		p.nul = bytes.IndexByte(b, 0)
+		p.lines = bytes.Count(b, []byte{'\n'})
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			p.lines++
 		}
-		lines++
-		s.p.line(lines, start, end-trailingLF(buf[start:end]))
-		return s.err
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	for {
-		for {
-			i := bytes.IndexByte(buf[start:filled], '\n')
-			if i < 0 {
-				break
-			}
-			if err := line(start + i + 1); err != nil {
-				return nil, err
-			}
-			start += i + 1
+	lines := 0
+	for i := range s.parts {
+		p := &s.parts[i]
+		if p.nul >= 0 {
+			return nil, fmt.Errorf("%s:%d: NUL byte (postmap would silently cut the line there)", path, lines+1+bytes.Count(data[p.start:p.start+p.nul], []byte{'\n'}))
 		}
-		if eof {
-			if start < filled { // a last line without "\n"
-				if err := line(filled); err != nil {
-					return nil, err
-				}
-			}
-			break
-		}
-		if filled-start > lim.lineBytes {
-			return nil, refuse()
-		}
-		// Keep the partial line at the start of buf and read on.
-		s.p.own() // the logical line being assembled may point into buf
-		n := copy(buf, buf[start:filled])
-		base += int64(start)
-		start, filled = 0, n
-		if filled == len(buf) {
-			buf = append(buf, make([]byte, len(buf))...)[:len(buf)*2]
-		}
-		s.p.s, s.p.base = unsafe.String(unsafe.SliceData(buf), len(buf)), base
-		m, err := r.Read(buf[filled:])
-		filled += m
-		total += int64(m)
-		switch {
-		case err == io.EOF:
-			eof = true
-		case err != nil:
-			return nil, fmt.Errorf("read table source: %w", err)
-		}
-		if bytes.IndexByte(buf[filled-m:filled], 0) >= 0 || total > int64(lim.bytes) {
-			return nil, refuse()
-		}
+		p.first = lines + 1
+		lines += p.lines
 	}
-	s.p.flush()
-	if s.err != nil {
-		return nil, s.err
+	if lines > lim.lines {
+		return nil, fmt.Errorf("%s: %d lines is over the limit of %d lines for a table source file", path, lines, lim.lines)
 	}
-	s.sum.Warnings, s.sum.n = s.p.warnings, s.n
-	return s.sum, nil
-}
-
-// entry is Scan's rule 5: it records the key, or warns about a duplicate.
-func (s *scanner) entry(key, value string, canon bool, at span) {
-	if s.err != nil {
-		return
+	// Round 1b: parse each part.
+	err = s.each(len(s.parts), func(i int) error { return s.parse(&s.parts[i], mark, keep, lim) })
+	if err != nil {
+		return nil, err
 	}
-	if (s.n+1)*5 > len(s.slots)*4 {
-		s.grow()
-	}
-	h := s.ix.hash(key, canon)
-	e := Entry{Key: key, Value: value, Line: at.first, EndLine: at.last}
-	win, slot, err := s.find(key, canon, h)
-	switch {
-	case err != nil:
-		s.err = err
-		return
-	case win > 0:
-		e.DupOf = win
-		s.p.duplicate(at.first, key, win)
-	default:
-		i := uint32(s.n)
-		r := record{h: h, line: uint32(at.first), off: uint32(at.start), klen: uint32(len(key))}
-		if len(key) > at.firstLen {
-			// The key goes on past its first line: it is not in the file
-			// as one run of bytes.
+	// Round 2: duplicates, class by class.
+	for _, p := range s.parts {
+		for off, k := range p.spill {
 			if s.spill == nil {
 				s.spill = map[uint32]string{}
 			}
-			s.spill[i], r.klen = strings.Clone(key), 0
+			s.spill[off] = k
 		}
-		if i%recBlock == 0 {
-			s.recs = append(s.recs, make([]record, 0, recBlock))
+	}
+	s.classes = make([]class, len(s.parts))
+	if err := s.each(len(s.classes), func(c int) error { s.dedup(c); return nil }); err != nil {
+		return nil, err
+	}
+
+	sum := &Summary{Path: path, found: map[string]Entry{}, sc: s}
+	var dups []dup
+	for i := range s.classes {
+		sum.n += s.classes[i].n
+		dups = append(dups, s.classes[i].dups...)
+	}
+	slices.SortFunc(dups, func(a, b dup) int { return int(a.r.line&^spilled) - int(b.r.line&^spilled) })
+	for _, p := range s.parts {
+		// Merge in line order; a duplicate warning comes last for its
+		// line, as the parser warns about a line before it stores it.
+		for _, w := range p.warnings {
+			for len(dups) > 0 && int(dups[0].r.line&^spilled) < w.Line {
+				sum.Warnings = append(sum.Warnings, s.dupWarning(dups[0]))
+				dups = dups[1:]
+			}
+			sum.Warnings = append(sum.Warnings, w)
 		}
-		s.recs[i/recBlock] = append(s.recs[i/recBlock], r)
-		s.n++
-		s.slots[slot] = uint32(h>>56)<<24 | (i + 1)
-		if s.bloom&(1<<(h>>58)) != 0 {
-			for _, c := range s.want[h] {
-				if sameKey(c, key, canon) {
-					s.sum.found[c] = Entry{Key: strings.Clone(key), Value: strings.Clone(value), Line: at.first, EndLine: at.last}
-				}
+		for _, e := range p.marked {
+			if len(sum.Marked) < keep {
+				sum.Marked = append(sum.Marked, e)
+			}
+		}
+		sum.Marks += p.marks
+	}
+	for _, d := range dups {
+		sum.Warnings = append(sum.Warnings, s.dupWarning(d))
+	}
+	return sum, nil
+}
+
+// cut cuts data into at most n parts of about the same size, each but the
+// first starting with a start line.
+func cut(data []byte, n int) []part {
+	parts := make([]part, 0, n)
+	start := 0
+	for i := 1; i < n; i++ {
+		at := max(start, len(data)*i/n)
+		for at < len(data) {
+			j := bytes.IndexByte(data[at:], '\n')
+			if j < 0 {
+				at = len(data)
+				break
+			}
+			at += j + 1
+			if at < len(data) && !isSpace(data[at]) && data[at] != '#' {
+				break
+			}
+		}
+		if at >= len(data) {
+			break
+		}
+		parts = append(parts, part{start: start, end: at})
+		start = at
+	}
+	return append(parts, part{start: start, end: len(data)})
+}
+
+// each runs f(0) to f(n-1), each on a goroutine of its own but the last,
+// with faults on the mapping turned into errors (see guard), and returns
+// the error of the first f, in that order, that failed.
+func (s *scanner) each(n int, f func(i int) error) error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n - 1 {
+		wg.Go(func() { errs[i] = s.guard(func() error { return f(i) }) })
+	}
+	errs[n-1] = s.guard(func() error { return f(n - 1) })
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parse is round 1b for part p: its warnings but duplicates, its entries'
+// records and marked entries.
+func (s *scanner) parse(p *part, mark func(key string) bool, keep int, lim limits) error {
+	p.recs = make([]record, 0, p.lines)
+	prefault(p.recs)
+	ps := parser{path: s.path, s: s.s}
+	ps.entry = func(key, value string, canon bool, at span) {
+		r := record{h: s.ix.hash(key, canon), off: uint32(at.start), line: uint32(at.first)}
+		if len(key) > at.firstLen {
+			// The key goes on past its first line: it is not in the file
+			// as one run of bytes.
+			if p.spill == nil {
+				p.spill = map[uint32]string{}
+			}
+			p.spill[r.off], r.line = strings.Clone(key), r.line|spilled
+		}
+		p.recs = append(p.recs, r)
+		if mark != nil && mark(key) {
+			if p.marks++; len(p.marked) < keep {
+				p.marked = append(p.marked, Entry{Key: strings.Clone(key), Value: strings.Clone(value), Line: at.first, EndLine: at.last})
 			}
 		}
 	}
-	if s.each != nil {
-		s.each(e)
+	line := p.first
+	for off := p.start; off < p.end; line++ {
+		end := p.end
+		if i := bytes.IndexByte(s.data[off:p.end], '\n'); i >= 0 {
+			end = off + i + 1
+		}
+		if end-off > lim.lineBytes {
+			return fmt.Errorf("%s:%d: line of %d bytes is over the limit of %d bytes", s.path, line, end-off, lim.lineBytes)
+		}
+		ps.line(line, off, end-trailingLF(s.data[off:end]))
+		off = end
+	}
+	ps.flush()
+	p.warnings = ps.warnings
+	return nil
+}
+
+// dedup is round 2 for class c: it stores the first entry of each key of
+// the class, in file order, and notes the others as duplicates.
+func (s *scanner) dedup(c int) {
+	cl := &s.classes[c]
+	total := 0
+	for _, p := range s.parts {
+		total += len(p.recs)
+	}
+	// Room for twice the class's expected share: linear probing stays
+	// short, and the slots are written once, in order, before use.
+	want := 2 * total / len(s.classes)
+	cl.slots = make([]uint32, 1<<bits.Len(uint(max(want, 8))))
+	prefault(cl.slots)
+	clear(cl.slots)
+	mask := uint64(len(cl.slots) - 1)
+	i := uint32(0)
+	for _, p := range s.parts {
+		for _, r := range p.recs {
+			i++ // entry number + 1
+			if s.classOf(r.h) != c {
+				continue
+			}
+			slot, win, found := s.probe(cl, mask, r)
+			if found {
+				cl.dups = append(cl.dups, dup{r, win.line &^ spilled})
+				continue
+			}
+			cl.slots[slot] = uint32(r.h>>56)<<24 | i
+			cl.n++
+		}
 	}
 }
 
-// find returns the line of the entry stored with the index form of key,
-// whose hash is h, or, when there is none, 0 and the empty slot where key
-// belongs.
-func (s *scanner) find(key string, canon bool, h uint64) (line, slot int, err error) {
-	mask := uint64(len(s.slots) - 1)
-	tag := uint32(h>>56) << 24
-	for i := h & mask; ; i = (i + 1) & mask {
-		v := s.slots[i]
+// probe looks the key of r up in class cl: it returns the record of the
+// same key and true, or the empty slot where r belongs and false.
+func (s *scanner) probe(cl *class, mask uint64, r record) (slot uint64, win record, found bool) {
+	tag := uint32(r.h>>56) << 24
+	for i := r.h & mask; ; i = (i + 1) & mask {
+		v := cl.slots[i]
 		if v == 0 {
-			return 0, int(i), nil
+			return i, record{}, false
 		}
 		if v&^entryMask != tag {
 			continue
 		}
-		n := v&entryMask - 1
-		if r := s.rec(n); r.h == h {
-			k, err := s.key(n)
-			if err != nil {
-				return 0, 0, err
-			}
-			if sameKey(k, key, canon) {
-				return int(r.line), 0, nil
+		w := s.rec(v&entryMask - 1)
+		if w.h == r.h {
+			k := s.key(r)
+			if sameKey(s.key(w), k, canonical(k)) {
+				return i, w, true
 			}
 		}
 	}
 }
 
-// key returns the text of the key of record n, read back from the file.
-func (s *scanner) key(n uint32) (string, error) {
-	r := s.rec(n)
-	if r.klen == 0 {
-		return s.spill[n], nil
+// lookup returns the record of the first entry whose key has the index
+// form c.
+func (s *scanner) lookup(c string) (record, bool) {
+	h := s.ix.hash(c, true)
+	cl := &s.classes[s.classOf(h)]
+	if cl.slots == nil {
+		return record{}, false
 	}
-	b := make([]byte, r.klen)
-	if _, err := s.ra.ReadAt(b, int64(r.off)); err != nil {
-		return "", fmt.Errorf("%s:%d: read the key again: %w", s.p.path, r.line, err)
-	}
-	return string(b), nil
-}
-
-// grow doubles the slots.
-func (s *scanner) grow() {
-	s.slots = make([]uint32, 2*len(s.slots))
-	mask := uint64(len(s.slots) - 1)
-	for b, block := range s.recs {
-		for j, r := range block {
-			i := r.h & mask
-			for s.slots[i] != 0 {
-				i = (i + 1) & mask
-			}
-			s.slots[i] = uint32(r.h>>56)<<24 | uint32(b*recBlock+j+1)
+	mask := uint64(len(cl.slots) - 1)
+	tag := uint32(h>>56) << 24
+	for i := h & mask; ; i = (i + 1) & mask {
+		v := cl.slots[i]
+		if v == 0 {
+			return record{}, false
+		}
+		if v&^entryMask != tag {
+			continue
+		}
+		if r := s.rec(v&entryMask - 1); r.h == h && sameKey(s.key(r), c, true) {
+			return r, true
 		}
 	}
 }
 
-// recBlock is the number of records in a block of scanner.recs.
-const recBlock = 4096
-
-// rec returns record n.
-func (s *scanner) rec(n uint32) record {
-	return s.recs[n/recBlock][n%recBlock]
+// key returns the text of the key of r.
+func (s *scanner) key(r record) string {
+	if r.line&spilled != 0 {
+		return s.spill[r.off]
+	}
+	text := s.s[r.off:]
+	if i := strings.IndexByte(text, '\n'); i >= 0 {
+		text = text[:i]
+	}
+	k, _, _ := scanKey(text)
+	return text[:k]
 }
 
-// refusal reads the rest of the input after rest, which starts at line
-// lines+1 and is followed by r unless eof, and returns the error that
-// Parse returns for the whole input, which it knows to break a limit:
-// the first of too many bytes, a NUL byte, too many lines, an over-long
-// line. It reads into buf, and stops early past lim.bytes.
-func refusal(path string, r io.Reader, buf, rest []byte, eof bool, lines int, total int64, lim limits) error {
-	var (
-		nul        int // the line of the first NUL byte; 0 when none
-		long, size int // the first over-long line and its size
-		cur        int // the size of the line being read so far
-	)
-	feed := func(b []byte) {
-		if i := bytes.IndexByte(b, 0); i >= 0 && nul == 0 {
-			nul = lines + 1 + bytes.Count(b[:i], []byte{'\n'})
-		}
-		for len(b) > 0 {
-			i := bytes.IndexByte(b, '\n')
-			if i < 0 {
-				cur += len(b)
-				return
+// dupWarning returns the warning about duplicate d, as Parse words it.
+func (s *scanner) dupWarning(d dup) Warning {
+	p := parser{path: s.path}
+	p.duplicate(int(d.r.line&^spilled), s.key(d.r), int(d.win))
+	return p.warnings[0]
+}
+
+// guard runs f, turning a fault in reading the mapped file (it was
+// truncated meanwhile) into an error.
+func (s *scanner) guard(f func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if _, fault := r.(interface{ Addr() uintptr }); !fault {
+				panic(r)
 			}
-			cur += i + 1
-			lines++
-			if long == 0 && cur > lim.lineBytes {
-				long, size = lines, cur
-			}
-			cur, b = 0, b[i+1:]
+			err = fmt.Errorf("%s: the file shrank while it was read (rewritten in place?): %v", s.path, r)
 		}
-	}
-	feed(rest)
-	for !eof && total <= int64(lim.bytes) {
-		m, err := r.Read(buf)
-		total += int64(m)
-		feed(buf[:m])
-		switch {
-		case err == io.EOF:
-			eof = true
-		case err != nil:
-			return fmt.Errorf("read table source: %w", err)
+	}()
+	return f()
+}
+
+// entryAt parses the logical line of r again and returns its entry, as
+// Parse would: Find's way to the entry of a key. It reports false when the
+// line holds no entry any more.
+func (s *scanner) entryAt(r record) (Entry, bool) {
+	var e Entry
+	p := parser{path: s.path, s: s.s, entry: func(key, value string, _ bool, at span) {
+		if e.Line == 0 {
+			e = Entry{Key: key, Value: value, Line: at.first, EndLine: at.last}
 		}
-	}
-	if cur > 0 {
-		lines++
-		if long == 0 && cur > lim.lineBytes {
-			long, size = lines, cur
+	}}
+	// The logical line ends before the next line that starts with neither
+	// space nor "#" (a start line), or at the end of the file.
+	first := int(r.line &^ spilled)
+	for off, line := int(r.off), first; off < len(s.s); line++ {
+		end := len(s.s)
+		if i := strings.IndexByte(s.s[off:], '\n'); i >= 0 {
+			end = off + i + 1
 		}
+		if line > first && !isSpace(s.s[off]) && s.s[off] != '#' {
+			break
+		}
+		p.line(line, off, end-trailingLF(s.data[off:end]))
+		off = end
 	}
-	switch {
-	case total > int64(lim.bytes):
-		return fmt.Errorf("%s: over the limit of %d bytes for a table source file", path, lim.bytes)
-	case nul > 0:
-		return fmt.Errorf("%s:%d: NUL byte (postmap would silently cut the line there)", path, nul)
-	case lines > lim.lines:
-		return fmt.Errorf("%s: %d lines is over the limit of %d lines for a table source file", path, lines, lim.lines)
-	case long > 0:
-		return fmt.Errorf("%s:%d: line of %d bytes is over the limit of %d bytes", path, long, size, lim.lineBytes)
-	}
-	return fmt.Errorf("%s: refused, but no limit broken: a bug", path) // not reached
+	p.flush()
+	return e, e.Line != 0
 }

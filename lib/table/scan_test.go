@@ -1,24 +1,26 @@
 package table
 
 import (
-	"bytes"
 	"fmt"
-	"hash/maphash"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
-// scanChunks are the buffer sizes the differential tests try: tiny ones put
-// chunk boundaries everywhere, inside keys, line endings and continuations.
-var scanChunks = []int{1, 2, 3, 5, 7, 16, 64, scanChunk}
+// scanParts are the numbers of parts the differential tests cut inputs
+// into: many puts cuts everywhere a start line allows.
+var scanParts = []int{1, 2, 3, 7, 64}
 
-// checkScan compares scan with chunk-sized buffers against Parse on data:
-// the same refusal, Len, Warnings, Lookup of every key of Parse's Entries
-// and of a few absent keys, and every entry seen by each.
-func checkScan(t *testing.T, data []byte, chunk int, lim limits) {
+// checkScan compares scan, cut into each of scanParts, against Parse on
+// data: the same refusal, Len, Warnings, Lookup (after Find) of every key
+// of Parse's Entries and of a few absent keys, and marked entries (every
+// key marked) equal to Parse's Entries.
+func checkScan(t *testing.T, data []byte, lim limits) {
 	t.Helper()
 	tab, perr := parse("t", data, lim)
 	var wanted []string
@@ -28,37 +30,42 @@ func checkScan(t *testing.T, data []byte, chunk int, lim limits) {
 		}
 	}
 	wanted = append(wanted, "absent", "AB:CD", "")
-	var seen []Entry
-	each := func(e Entry) {
-		e.Key, e.Value = strings.Clone(e.Key), strings.Clone(e.Value)
-		seen = append(seen, e)
-	}
-	sum, serr := scan("t", bytes.NewReader(data), bytes.NewReader(data), wanted, each, chunk, lim, 0)
-	if (perr != nil) != (serr != nil) {
-		t.Fatalf("chunk %d, input %q: Parse error %v, Scan error %v", chunk, data, perr, serr)
-	}
-	if perr != nil {
-		// The same message, but for the byte limit: Scan stops reading
-		// past it and cannot say the size.
-		if pe := perr.Error(); pe != serr.Error() && !strings.Contains(pe, " bytes is over the limit of ") {
-			t.Errorf("chunk %d, input %q: Scan error %q, Parse error %q", chunk, data, serr, pe)
+	for _, parts := range scanParts {
+		var marks atomic.Int64
+		mark := func(string) bool { marks.Add(1); return true }
+		sum, serr := scan("t", data, mark, MaxLines, lim, parts)
+		if (perr != nil) != (serr != nil) {
+			t.Fatalf("%d parts, input %q: Parse error %v, Scan error %v", parts, data, perr, serr)
 		}
-		return
-	}
-	if sum.Len() != tab.Len() {
-		t.Errorf("chunk %d, input %q: Scan Len = %d, Parse Len = %d", chunk, data, sum.Len(), tab.Len())
-	}
-	if !slices.Equal(sum.Warnings, tab.Warnings) {
-		t.Errorf("chunk %d, input %q: Scan Warnings =\n%v\nParse Warnings =\n%v", chunk, data, sum.Warnings, tab.Warnings)
-	}
-	if !slices.Equal(seen, tab.Entries) {
-		t.Errorf("chunk %d, input %q: Scan entries =\n%+v\nParse Entries =\n%+v", chunk, data, seen, tab.Entries)
-	}
-	for _, k := range wanted {
-		se, sok := sum.Lookup(k)
-		pe, pok := tab.Lookup(k)
-		if se != pe || sok != pok {
-			t.Errorf("chunk %d, input %q: Scan Lookup(%q) = %v, %v; Parse Lookup = %v, %v", chunk, data, k, se, sok, pe, pok)
+		if perr != nil {
+			if perr.Error() != serr.Error() {
+				t.Errorf("%d parts, input %q: Scan error %q, Parse error %q", parts, data, serr, perr)
+			}
+			continue
+		}
+		if err := sum.Find(wanted); err != nil {
+			t.Fatalf("%d parts, input %q: Find: %v", parts, data, err)
+		}
+		if sum.Len() != tab.Len() {
+			t.Errorf("%d parts, input %q: Scan Len = %d, Parse Len = %d", parts, data, sum.Len(), tab.Len())
+		}
+		if !slices.Equal(sum.Warnings, tab.Warnings) {
+			t.Errorf("%d parts, input %q: Scan Warnings =\n%v\nParse Warnings =\n%v", parts, data, sum.Warnings, tab.Warnings)
+		}
+		var entries []Entry
+		for _, e := range tab.Entries {
+			e.DupOf = 0
+			entries = append(entries, e)
+		}
+		if !slices.Equal(sum.Marked, entries) || sum.Marks != len(entries) || int(marks.Load()) != len(entries) {
+			t.Errorf("%d parts, input %q: Scan marked %d (mark called %d times) =\n%+v\nParse Entries =\n%+v", parts, data, sum.Marks, marks.Load(), sum.Marked, entries)
+		}
+		for _, k := range wanted {
+			se, sok := sum.Lookup(k)
+			pe, pok := tab.Lookup(k)
+			if se != pe || sok != pok {
+				t.Errorf("%d parts, input %q: Scan Lookup(%q) = %v, %v; Parse Lookup = %v, %v", parts, data, k, se, sok, pe, pok)
+			}
 		}
 	}
 }
@@ -72,9 +79,7 @@ func TestScanFixtures(t *testing.T) {
 		}
 		t.Run(filepath.Base(in), func(t *testing.T) {
 			t.Parallel()
-			for _, chunk := range scanChunks {
-				checkScan(t, data, chunk, limits{MaxBytes, MaxLines, MaxLineBytes})
-			}
+			checkScan(t, data, limits{MaxBytes, MaxLines, MaxLineBytes})
 		})
 	}
 }
@@ -100,9 +105,7 @@ func TestScanCases(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			for _, chunk := range scanChunks {
-				checkScan(t, []byte(tt.in), chunk, limits{MaxBytes, MaxLines, MaxLineBytes})
-			}
+			checkScan(t, []byte(tt.in), limits{MaxBytes, MaxLines, MaxLineBytes})
 		})
 	}
 }
@@ -124,20 +127,17 @@ func TestScanRefuses(t *testing.T) {
 		{"last line too long", strings.Repeat("b", 17), "t:1: line of 17 bytes"},
 		{"too many lines", "a\nb\nc\nd\ne", "t: 5 lines is over the limit of 4 lines"},
 		{"too many lines after a long line", strings.Repeat("b", 20) + "\nb\nc\nd\ne", "t: 5 lines is over the limit of 4 lines"},
-		{"file too large", strings.Repeat("a 1\n", 17), "t: over the limit of 64 bytes"},
+		{"file too large", strings.Repeat("a 1\n", 17), "t: 68 bytes is over the limit of 64 bytes"},
 		{"at the limits", "a 1\n" + strings.Repeat("b", 15) + "\n", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			for _, chunk := range scanChunks {
-				r := strings.NewReader(tt.in)
-				_, err := scan("t", r, r, nil, nil, chunk, small, 0)
-				if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.want)) {
-					t.Errorf("chunk %d: scan(%q) error = %v, want prefix %q", chunk, tt.in, err, tt.want)
-				}
-				checkScan(t, []byte(tt.in), chunk, small)
+			_, err := scan("t", []byte(tt.in), nil, 0, small, 2)
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.want)) {
+				t.Errorf("scan(%q) error = %v, want prefix %q", tt.in, err, tt.want)
 			}
+			checkScan(t, []byte(tt.in), small)
 		})
 	}
 }
@@ -148,52 +148,27 @@ func TestScanRefuses(t *testing.T) {
 func TestScanHashCollision(t *testing.T) {
 	t.Parallel()
 	data := []byte("AA:01 x\nAA:02 y\naa:01 z\n\"q\n r\" 1\n\"Q\n R\" 2\n")
-	r := bytes.NewReader(data)
-	s := &scanner{ra: r, ix: index{seed: maphash.MakeSeed()}, slots: make([]uint32, 8), sum: &Summary{found: map[string]Entry{}}}
-	s.p = parser{path: "t", entry: func(key, value string, canon bool, at span) {
-		// As scanner.entry, with a constant hash.
-		const h = 42 << 56
-		win, slot, err := s.find(key, canon, h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if win > 0 {
-			s.p.duplicate(at.first, key, win)
-			return
-		}
-		rec := record{h: h, line: uint32(at.first), off: uint32(at.start), klen: uint32(len(key))}
-		if len(key) > at.firstLen {
-			s.spill = map[uint32]string{uint32(s.n): key}
-			rec.klen = 0
-		}
-		s.slots[slot] = uint32(h>>56)<<24 | uint32(s.n+1)
-		if s.n == 0 {
-			s.recs = [][]record{nil}
-		}
-		s.recs[0] = append(s.recs[0], rec)
-		s.n++
-	}}
-	s.p.s = string(data)
-	off, n := 0, 0
-	for _, l := range strings.SplitAfter(string(data), "\n") {
-		if l == "" {
-			continue
-		}
-		n++
-		s.p.line(n, off, off+len(l)-1)
-		off += len(l)
+	sum, err := scan("t", data, nil, 0, limits{MaxBytes, MaxLines, MaxLineBytes}, 1)
+	if err != nil {
+		t.Fatal(err)
 	}
-	s.p.flush()
+	// Round 2 again, with one hash for all keys.
+	s := sum.sc
+	for i := range s.parts[0].recs {
+		s.parts[0].recs[i].h = 42 << 56
+	}
+	s.classes = make([]class, 1)
+	s.dedup(0)
 	var got []string
-	for _, w := range s.p.warnings {
-		got = append(got, w.String())
+	for _, d := range s.classes[0].dups {
+		got = append(got, s.dupWarning(d).String())
 	}
 	want := []string{
 		`t:3: duplicate entry: "aa:01" (postmap keeps the first, line 1)`,
 		`t:6: duplicate entry: "\"Q R\"" (postmap keeps the first, line 4)`,
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("warnings of %q with one hash for all keys:\ngot  %q\nwant %q", data, got, want)
+	if !slices.Equal(got, want) || s.classes[0].n != 3 {
+		t.Errorf("duplicates of %q with one hash for all keys:\ngot  %q, %d keys\nwant %q, 3 keys", data, got, s.classes[0].n, want)
 	}
 }
 
@@ -205,52 +180,136 @@ func TestScanFile(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	sum, err := Scan(path, []string{"ef:01", "00:00"}, func(Entry) { n++ })
+	var n atomic.Int64
+	sum, err := Scan(path, func(string) bool { n.Add(1); return false }, 10)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sum.Find([]string{"ef:01", "00:00"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sum.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if e, ok := sum.Lookup("EF:01"); !ok || e.Line != 4 || e.Value != "relay2" {
 		t.Errorf("Scan(%q).Lookup(EF:01) = %v, %v; want line 4, relay2", data, e, ok)
 	}
-	if sum.Len() != 2 || n != 3 || len(sum.Warnings) != 1 {
-		t.Errorf("Scan(%q): Len %d, %d entries, warnings %v; want 2, 3, one duplicate", data, sum.Len(), n, sum.Warnings)
+	if sum.Len() != 2 || n.Load() != 3 || len(sum.Warnings) != 1 {
+		t.Errorf("Scan(%q): Len %d, %d entries, warnings %v; want 2, 3, one duplicate", data, sum.Len(), n.Load(), sum.Warnings)
 	}
 	for _, bad := range []string{dir, filepath.Join(dir, "missing")} {
-		if _, err := Scan(bad, nil, nil); err == nil {
+		if _, err := Scan(bad, nil, 0); err == nil {
 			t.Errorf("Scan(%q) succeeded, want an error", bad)
 		}
 	}
 }
 
-// FuzzScan checks Scan against Parse on random input and chunk sizes.
+// FuzzScan checks Scan against Parse on random input.
 func FuzzScan(f *testing.F) {
 	for _, in := range fixtures(f) {
 		data, err := os.ReadFile(in)
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(data, uint8(3))
+		f.Add(data)
 	}
-	f.Add([]byte("a 1\nA 2\n\"x\n y\" 3\n\"X\n Y\" 4"), uint8(1))
-	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
-		checkScan(t, data, int(chunk%64)+1, limits{MaxBytes, MaxLines, 64})
+	f.Add([]byte("a 1\nA 2\n\"x\n y\" 3\n\"X\n Y\" 4"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkScan(t, data, limits{MaxBytes, MaxLines, 64})
 	})
 }
 
 func BenchmarkScan(b *testing.B) {
-	for _, n := range []int{1, 10_000, 100_000} {
-		data := benchTable(n)
-		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+	for _, c := range []struct{ n, parts int }{{1, 1}, {10_000, 1}, {100_000, 1}, {100_000, 2}} {
+		n, parts, data := c.n, c.parts, benchTable(c.n)
+		b.Run(fmt.Sprintf("entries=%d/parts=%d", n, parts), func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
-				r := bytes.NewReader(data)
-				sum, err := scan("bench", r, r, []string{"AB:CD"}, func(Entry) {}, scanChunk, limits{MaxBytes, MaxLines, MaxLineBytes}, len(data)/64)
+				sum, err := scan("bench", data, func(string) bool { return false }, 10, limits{MaxBytes, MaxLines, MaxLineBytes}, parts)
 				if err != nil || sum.Len() != n {
 					b.Fatalf("scan: %v, %d keys", err, sum.Len())
 				}
+				if err := sum.Find([]string{"AB:CD"}); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
+	}
+}
+
+// TestScanTruncated truncates a scanned file before Find reads it back:
+// Find must fail with an error, not kill the process with SIGBUS (it
+// would, without the guard, on Linux where Scan maps the file).
+func TestScanTruncated(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "relay_clientcerts")
+	data := benchTable(1000)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Scan(path, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sum.Close()
+	tab, err := Parse("t", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := tab.Entries[len(tab.Entries)-1].Key
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	err = sum.Find([]string{last})
+	if err == nil || !strings.Contains(err.Error(), "changed while it was read") {
+		t.Errorf("Find(%q) after truncating the file = %v, want the error that it changed", last, err)
+	}
+	if runtime.GOOS != "linux" {
+		return // elsewhere Scan reads the file into memory
+	}
+	// Without the check of its size, as when the truncation comes after
+	// it: reading the lost pages faults.
+	f := sum.file
+	defer f.Close()
+	sum.file = nil
+	err = sum.Find([]string{last})
+	if err == nil || !strings.Contains(err.Error(), "shrank while it was read") {
+		t.Errorf("Find(%q) reading the truncated file = %v, want the error that it shrank", last, err)
+	}
+	if _, ok := sum.Lookup(last); ok {
+		t.Errorf("Lookup(%q) after the failed Find reports the key found", last)
+	}
+}
+
+// TestScanRewritten rewrites a scanned file in place, with other keys of
+// the same length, before Find reads it back: Find must notice.
+func TestScanRewritten(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "relay_clientcerts")
+	if err := os.WriteFile(path, []byte("AB:CD relay1\nEF:01 relay2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// An hour back, so that the rewrite below surely moves the time on.
+	past := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(path, past, past); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Scan(path, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sum.Close()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("12:34 relay3\n"), 13); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	err = sum.Find([]string{"EF:01"})
+	if err == nil || !strings.Contains(err.Error(), "the file changed while it was read") {
+		t.Errorf("Find after an in-place rewrite = %v, want the error that the file changed", err)
 	}
 }

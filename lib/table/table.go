@@ -212,18 +212,9 @@ type limits struct{ bytes, lines, lineBytes int }
 // start line (or the end of the input) shows where it ends. Only the checks
 // for refused input, done with vectorised searches, read data before.
 func parse(path string, data []byte, lim limits) (*Table, error) {
-	if len(data) > lim.bytes {
-		return nil, fmt.Errorf("%s: %d bytes is over the limit of %d bytes for a table source file", path, len(data), lim.bytes)
-	}
-	if i := bytes.IndexByte(data, 0); i >= 0 {
-		return nil, fmt.Errorf("%s:%d: NUL byte (postmap would silently cut the line there)", path, 1+bytes.Count(data[:i], []byte{'\n'}))
-	}
-	n := bytes.Count(data, []byte{'\n'})
-	if len(data) > 0 && data[len(data)-1] != '\n' {
-		n++
-	}
-	if n > lim.lines {
-		return nil, fmt.Errorf("%s: %d lines is over the limit of %d lines for a table source file", path, n, lim.lines)
+	n, err := check(path, data, lim)
+	if err != nil {
+		return nil, err
 	}
 
 	// n bounds the number of entries too: allocate everything once.
@@ -247,6 +238,26 @@ func parse(path string, data []byte, lim limits) (*Table, error) {
 	p.flush()
 	t.Warnings = p.warnings
 	return t, nil
+}
+
+// check refuses data that breaks a limit of lim, or holds a NUL byte, and
+// returns the number of physical lines, an upper bound on the entries. It
+// reads data with vectorised searches only.
+func check(path string, data []byte, lim limits) (lines int, err error) {
+	if len(data) > lim.bytes {
+		return 0, fmt.Errorf("%s: %d bytes is over the limit of %d bytes for a table source file", path, len(data), lim.bytes)
+	}
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		return 0, fmt.Errorf("%s:%d: NUL byte (postmap would silently cut the line there)", path, 1+bytes.Count(data[:i], []byte{'\n'}))
+	}
+	n := bytes.Count(data, []byte{'\n'})
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		n++
+	}
+	if n > lim.lines {
+		return 0, fmt.Errorf("%s: %d lines is over the limit of %d lines for a table source file", path, n, lim.lines)
+	}
+	return n, nil
 }
 
 // Read reads and parses the source file at path.
