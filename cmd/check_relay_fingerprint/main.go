@@ -7,8 +7,15 @@
 // main only wires os to run; everything is testable through run.
 package main
 
-import "os"
+import (
+	"os"
+	"runtime"
+)
 
 func main() {
+	// One P more than Go's default: table.Scan leaves one P free for the
+	// probes running meanwhile (with every P computing, Go would notice
+	// a relay's answer only every 10 ms) and still keeps every CPU busy.
+	runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

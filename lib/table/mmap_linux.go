@@ -3,19 +3,37 @@ package table
 import (
 	"os"
 	"syscall"
+	"unsafe"
 )
 
-// mapFile maps the first size bytes of f into memory, read-only, with its
-// pages mapped at once (MAP_POPULATE: one system call instead of a fault
-// every 16 pages), and returns them and the function that unmaps them. An
-// empty file maps to nil and needs no unmapping.
+// mapFile maps the first size bytes of f into memory, read-only, and
+// returns them and the function that unmaps them. An empty file maps to
+// nil and needs no unmapping.
 func mapFile(f *os.File, size int) ([]byte, func() error, error) {
 	if size == 0 {
 		return nil, nil, nil
 	}
-	data, err := syscall.Mmap(int(f.Fd()), 0, size, syscall.PROT_READ, syscall.MAP_SHARED|syscall.MAP_POPULATE)
+	data, err := syscall.Mmap(int(f.Fd()), 0, size, syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
 		return nil, nil, &os.PathError{Op: "mmap", Path: f.Name(), Err: err}
 	}
 	return data, func() error { return syscall.Munmap(data) }, nil
+}
+
+// release lets the kernel unmap the whole pages of b, part of a mapping of
+// a file, until they are read again: they stay in the page cache and come
+// back, unchanged, on the next read. It is only advice.
+func release(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	page := os.Getpagesize()
+	skip := int(-uintptr(unsafe.Pointer(unsafe.SliceData(b))) & uintptr(page-1))
+	if skip >= len(b) {
+		return
+	}
+	b = b[skip:]
+	if n := len(b) &^ (page - 1); n > 0 {
+		_ = syscall.Madvise(b[:n], syscall.MADV_DONTNEED)
+	}
 }

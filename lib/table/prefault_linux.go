@@ -16,11 +16,11 @@ const madvPopulateWrite = 23
 // microseconds (more in a virtual machine), and a big table takes thousands
 // for its text, Lines and Entries. It is only advice and changes no byte:
 // on error (a kernel older than 5.14) the faults just happen as before.
-// Below 1 MiB the call is not worth it.
+// Below 64 KiB (16 pages) the call is not worth it.
 func prefault[E any](s []E) {
 	p := unsafe.Pointer(unsafe.SliceData(s))
 	n := uintptr(cap(s)) * unsafe.Sizeof(*new(E))
-	if n < 1<<20 {
+	if n < 64<<10 {
 		return
 	}
 	page := uintptr(os.Getpagesize())

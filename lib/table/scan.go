@@ -2,6 +2,7 @@ package table
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"hash/maphash"
 	"math/bits"
@@ -155,6 +156,10 @@ func (s *Summary) Close() error {
 // order; the key is valid only during the call. Scan keeps the first keep
 // entries whose key mark marks. The Summary holds the file, for Find,
 // until Close.
+//
+// A big file is scanned by GOMAXPROCS-1 goroutines (at least one): a
+// caller that wants every CPU busy while it also waits on the network
+// raises GOMAXPROCS to one more than the CPUs.
 func Scan(path string, mark func(key string) bool, keep int) (*Summary, error) {
 	f, fi, err := open(path)
 	if err != nil {
@@ -169,8 +174,11 @@ func Scan(path string, mark func(key string) bool, keep int) (*Summary, error) {
 		f.Close()
 		return nil, fmt.Errorf("read table source: %w", err)
 	}
-	parts := min(runtime.GOMAXPROCS(0), 1+len(data)/minPart)
-	sum, err := scan(path, data, mark, keep, limits{MaxBytes, MaxLines, MaxLineBytes}, parts)
+	// A part per P but one: while every P computes, Go notices a network
+	// connection that became ready (a relay's answer to a probe running
+	// meanwhile) only when sysmon polls, every 10 ms.
+	parts := min(max(runtime.GOMAXPROCS(0)-1, 1), 1+len(data)/minPart)
+	sum, err := scan(path, data, mark, keep, limits{MaxBytes, MaxLines, MaxLineBytes}, parts, unmap != nil)
 	if err != nil {
 		if unmap != nil {
 			unmap()
@@ -184,6 +192,9 @@ func Scan(path string, mark func(key string) bool, keep int) (*Summary, error) {
 
 // minPart is the least size of a part worth a goroutine of its own.
 const minPart = 1 << 20
+
+// window is about the size of the pieces a part is parsed in.
+const window = 1 << 20
 
 // spilled marks record.line when the key's text is in scanner.spill.
 const spilled = 1 << 31
@@ -235,6 +246,7 @@ type scanner struct {
 	parts   []part
 	classes []class
 	spill   map[uint32]string // keys not in one run of bytes, by offset
+	mapped  bool              // data is a mapping of the file, which release may unmap
 }
 
 // classOf returns the class of hash h.
@@ -255,7 +267,7 @@ func (s *scanner) rec(i uint32) record {
 
 // scan is Scan of data, the contents of path, within the limits lim, cut
 // into at most n parts.
-func scan(path string, data []byte, mark func(key string) bool, keep int, lim limits, n int) (*Summary, error) {
+func scan(path string, data []byte, mark func(key string) bool, keep int, lim limits, n int, mapped bool) (*Summary, error) {
 	if len(data) > lim.bytes {
 		return nil, fmt.Errorf("%s: %d bytes is over the limit of %d bytes for a table source file", path, len(data), lim.bytes)
 	}
@@ -344,6 +356,22 @@ func scan(path string, data []byte, mark func(key string) bool, keep int, lim li
 	return sum, nil
 }
 
+// isASCII reports whether b holds no byte above 0x7F.
+func isASCII(b []byte) bool {
+	var acc0, acc1, acc2, acc3 uint64
+	for len(b) >= 32 {
+		acc0 |= binary.LittleEndian.Uint64(b)
+		acc1 |= binary.LittleEndian.Uint64(b[8:])
+		acc2 |= binary.LittleEndian.Uint64(b[16:])
+		acc3 |= binary.LittleEndian.Uint64(b[24:])
+		b = b[32:]
+	}
+	for _, c := range b {
+		acc0 |= uint64(c)
+	}
+	return (acc0|acc1|acc2|acc3)&0x8080808080808080 == 0
+}
+
 // cut cuts data into at most n parts of about the same size, each but the
 // first starting with a start line.
 func cut(data []byte, n int) []part {
@@ -413,17 +441,42 @@ func (s *scanner) parse(p *part, mark func(key string) bool, keep int, lim limit
 			}
 		}
 	}
+	// Go through the part a window of whole lines at a time: check that
+	// the window is ASCII (so rule 1 holds for its lines: see
+	// parser.asciiFrom), which also brings it into the cache for the
+	// parser, and let the kernel unmap the windows done with, so that
+	// the mapping adds a few windows to the peak RSS, not the file.
 	line := p.first
-	for off := p.start; off < p.end; line++ {
-		end := p.end
-		if i := bytes.IndexByte(s.data[off:p.end], '\n'); i >= 0 {
-			end = off + i + 1
+	for w, done := p.start, p.start; w < p.end; {
+		wend := p.end
+		if w+window < p.end {
+			if i := bytes.IndexByte(s.data[w+window:p.end], '\n'); i >= 0 {
+				wend = w + window + i + 1
+			}
 		}
-		if end-off > lim.lineBytes {
-			return fmt.Errorf("%s:%d: line of %d bytes is over the limit of %d bytes", s.path, line, end-off, lim.lineBytes)
+		if !isASCII(s.data[w:wend]) {
+			ps.asciiFrom, ps.asciiTo = 0, 0
+		} else if ps.asciiTo != int64(w) {
+			ps.asciiFrom, ps.asciiTo = int64(w), int64(wend)
+		} else {
+			ps.asciiTo = int64(wend)
 		}
-		ps.line(line, off, end-trailingLF(s.data[off:end]))
-		off = end
+		for off := w; off < wend; line++ {
+			end := wend
+			if i := bytes.IndexByte(s.data[off:wend], '\n'); i >= 0 {
+				end = off + i + 1
+			}
+			if end-off > lim.lineBytes {
+				return fmt.Errorf("%s:%d: line of %d bytes is over the limit of %d bytes", s.path, line, end-off, lim.lineBytes)
+			}
+			ps.line(line, off, end-trailingLF(s.data[off:end]))
+			off = end
+		}
+		if s.mapped && w > done {
+			release(s.data[done:w])
+			done = w
+		}
+		w = wend
 	}
 	ps.flush()
 	p.warnings = ps.warnings

@@ -1,6 +1,7 @@
 package table
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,7 +34,7 @@ func checkScan(t *testing.T, data []byte, lim limits) {
 	for _, parts := range scanParts {
 		var marks atomic.Int64
 		mark := func(string) bool { marks.Add(1); return true }
-		sum, serr := scan("t", data, mark, MaxLines, lim, parts)
+		sum, serr := scan("t", data, mark, MaxLines, lim, parts, false)
 		if (perr != nil) != (serr != nil) {
 			t.Fatalf("%d parts, input %q: Parse error %v, Scan error %v", parts, data, perr, serr)
 		}
@@ -133,7 +134,7 @@ func TestScanRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := scan("t", []byte(tt.in), nil, 0, small, 2)
+			_, err := scan("t", []byte(tt.in), nil, 0, small, 2, false)
 			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.want)) {
 				t.Errorf("scan(%q) error = %v, want prefix %q", tt.in, err, tt.want)
 			}
@@ -148,7 +149,7 @@ func TestScanRefuses(t *testing.T) {
 func TestScanHashCollision(t *testing.T) {
 	t.Parallel()
 	data := []byte("AA:01 x\nAA:02 y\naa:01 z\n\"q\n r\" 1\n\"Q\n R\" 2\n")
-	sum, err := scan("t", data, nil, 0, limits{MaxBytes, MaxLines, MaxLineBytes}, 1)
+	sum, err := scan("t", data, nil, 0, limits{MaxBytes, MaxLines, MaxLineBytes}, 1, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +227,7 @@ func BenchmarkScan(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
-				sum, err := scan("bench", data, func(string) bool { return false }, 10, limits{MaxBytes, MaxLines, MaxLineBytes}, parts)
+				sum, err := scan("bench", data, func(string) bool { return false }, 10, limits{MaxBytes, MaxLines, MaxLineBytes}, parts, false)
 				if err != nil || sum.Len() != n {
 					b.Fatalf("scan: %v, %d keys", err, sum.Len())
 				}
@@ -312,4 +313,57 @@ func TestScanRewritten(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "the file changed while it was read") {
 		t.Errorf("Find after an in-place rewrite = %v, want the error that the file changed", err)
 	}
+}
+
+// TestScanFileBig scans a file of several windows, with non-ASCII and
+// duplicate lines here and there, from a mapping whose windows are
+// released as the parts go: Scan must agree with Parse, and Find must
+// read the released pages back.
+func TestScanFileBig(t *testing.T) {
+	t.Parallel()
+	var b bytes.Buffer
+	b.Write(benchTable(20_000))
+	b.WriteString("k\xc3\xa9 non-ASCII but UTF-8\nbad\xff not UTF-8\n")
+	b.Write(benchTable(20_000)) // every key again
+	b.WriteString("last\n  continued value\n")
+	data := b.Bytes()
+	path := filepath.Join(t.TempDir(), "relay_clientcerts")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tab, err := Parse(path, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Scan(path, func(string) bool { return true }, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sum.Close()
+	wanted := []string{tab.Entries[0].Key, tab.Entries[len(tab.Entries)/2].Key, "last", "kÉ", "absent"}
+	if err := sum.Find(wanted); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Len() != tab.Len() || sum.Marks != len(tab.Entries) || len(sum.Marked) != 3 {
+		t.Errorf("Scan: Len %d, %d marked (%d kept); Parse: Len %d, %d entries", sum.Len(), sum.Marks, len(sum.Marked), tab.Len(), len(tab.Entries))
+	}
+	if !slices.Equal(sum.Warnings, tab.Warnings) {
+		t.Errorf("Scan: %d warnings, Parse: %d; first differing of Scan's %v", len(sum.Warnings), len(tab.Warnings), firstDiff(sum.Warnings, tab.Warnings))
+	}
+	for _, k := range wanted {
+		se, sok := sum.Lookup(k)
+		pe, pok := tab.Lookup(k)
+		if se != pe || sok != pok {
+			t.Errorf("Scan Lookup(%q) = %v, %v; Parse Lookup = %v, %v", k, se, sok, pe, pok)
+		}
+	}
+}
+
+func firstDiff(a, b []Warning) any {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return []Warning{a[i], b[i]}
+		}
+	}
+	return nil
 }

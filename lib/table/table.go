@@ -382,6 +382,11 @@ type parser struct {
 	s    string // the input, or Scan's buffer; keys and values are substrings of it
 	base int64  // the file offset of s[0]
 
+	// The bytes at file offsets asciiFrom to asciiTo are known to be
+	// ASCII: rule 1 needs no check for a logical line that starts there
+	// (and so lies there: Scan extends the range before it parses on).
+	asciiFrom, asciiTo int64
+
 	// The logical line being assembled; first == 0 when there is none.
 	first, last int   // its first and last physical line with text
 	bad         bool  // it started with whitespace
@@ -457,7 +462,7 @@ func (p *parser) flush() {
 // judge applies rules 1 to 4 to one logical line and hands what they keep
 // to p.entry.
 func (p *parser) judge(text string, at span) {
-	if !utf8.ValidString(text) {
+	if (at.start < p.asciiFrom || at.start >= p.asciiTo) && !utf8.ValidString(text) {
 		p.warn(at.first, WarnNotUTF8, "non-UTF-8 input %q (postmap skips this line)", abbrev(text, 30))
 		return
 	}
