@@ -10,8 +10,10 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -39,17 +41,21 @@ import (
 // A big file is scanned by several goroutines at once, in two rounds:
 //
 //  1. The file is cut into parts, each starting with a start line (see the
-//     grammar), so that no logical line crosses a cut. Each part counts its
-//     lines (to number them) and looks for a NUL byte, then is parsed on
-//     its own: its warnings but duplicates, and for each entry the hash of
-//     its key's index form (see canonAppend), its line and its offset, in
-//     file order (16 bytes an entry).
-//  2. The entries are split by their hash into as many classes, and each
-//     class is searched for duplicates on its own: two keys with the same
-//     index form have the same hash, so a duplicate is always in the class
-//     of the key it repeats. Two keys with the same hash are compared by
-//     their bytes, read back from the mapping, so a hash collision never
-//     makes a false duplicate.
+//     grammar), so that no logical line crosses a cut, and a few
+//     goroutines parse a part at a time, its lines numbered from 1: its
+//     warnings but duplicates, and for each entry the hash of its key's
+//     index form (see canonAppend), its line and its offset, in file order
+//     (16 bytes an entry). A part goes a window of about 1 MiB at a time,
+//     which it checks for NUL bytes and non-ASCII bytes before parsing it,
+//     and unmaps after (the pages stay in the page cache): the mapping
+//     adds a few windows to the peak RSS, not the file. Input that Parse
+//     refuses is judged again, in one piece, for Parse's error.
+//  2. As soon as a part and every part before it are parsed, one goroutine
+//     (whichever finished a part and finds no other at it) numbers its
+//     lines on and puts its entries, in file order, into one key set: the
+//     first entry of each key is stored, the others are duplicates. Two
+//     keys with the same hash are compared by their bytes, read back from
+//     the mapping, so a hash collision never makes a false duplicate.
 //
 // The duplicate warnings are then put in line order among the others. A
 // key that does not lie within its first physical line (quoted whitespace
@@ -177,8 +183,9 @@ func Scan(path string, mark func(key string) bool, keep int) (*Summary, error) {
 	// A part per P but one: while every P computes, Go notices a network
 	// connection that became ready (a relay's answer to a probe running
 	// meanwhile) only when sysmon polls, every 10 ms.
-	parts := min(max(runtime.GOMAXPROCS(0)-1, 1), 1+len(data)/minPart)
-	sum, err := scan(path, data, mark, keep, limits{MaxBytes, MaxLines, MaxLineBytes}, parts, unmap != nil)
+	workers := max(runtime.GOMAXPROCS(0)-1, 1)
+	parts := min(4*workers, 1+len(data)/minPart)
+	sum, err := scan(path, data, mark, keep, limits{MaxBytes, MaxLines, MaxLineBytes}, parts, workers, unmap != nil)
 	if err != nil {
 		if unmap != nil {
 			unmap()
@@ -212,22 +219,17 @@ type record struct {
 
 // part is a piece of the file that one goroutine parses.
 type part struct {
-	start, end int // data[start:end]
-	lines      int // its physical lines
-	nul        int // the offset of its first NUL byte, or -1
-	first      int // the number of its first line
+	start, end int  // data[start:end]
+	lines      int  // its physical lines
+	refused    bool // it holds a NUL byte or an over-long line
 	warnings   []Warning
 	recs       []record // its entries, in file order
 	spill      map[uint32]string
 	marked     []Entry
 	marks      int
-}
-
-// class is the set of the distinct keys whose hash falls in one class.
-type class struct {
-	slots []uint32 // an open-addressing set, laid out as index.slots, of entry numbers + 1
-	n     int      // distinct keys
-	dups  []dup
+	parsed     bool   // under scanner.mu
+	base       uint32 // the entries of the parts before; set by dedup
+	first      int    // the lines of the parts before; set by dedup
 }
 
 // dup is a duplicate entry: its record, and the line of the entry it
@@ -239,104 +241,92 @@ type dup struct {
 
 // scanner holds what Find needs of one Scan.
 type scanner struct {
-	path    string
-	data    []byte
-	s       string // data
-	ix      index  // only for its seed and hash
-	parts   []part
-	classes []class
-	spill   map[uint32]string // keys not in one run of bytes, by offset
-	mapped  bool              // data is a mapping of the file, which release may unmap
+	path   string
+	data   []byte
+	s      string // data
+	ix     index  // only for its seed and hash
+	parts  []part
+	mapped bool // data is a mapping of the file, which release may unmap
+
+	mu sync.Mutex // guards part.parsed
+
+	// The key set, built in file order a part at a time by whoever holds
+	// setMu (see finished).
+	setMu   sync.Mutex
+	next    int      // the first part not yet in the set
+	slots   []uint32 // an open-addressing set, laid out as index.slots, of entry numbers + 1
+	n       int      // distinct keys
+	entries uint32   // entries of the parts in the set
+	lines   int      // lines of the parts in the set
+	dups    []dup
 }
 
-// classOf returns the class of hash h.
-func (s *scanner) classOf(h uint64) int {
-	return int((h >> 32) * uint64(len(s.classes)) >> 32)
-}
-
-// rec returns entry number i, counted over all parts in file order.
+// rec returns entry number i, counted over the parts in the set, in file
+// order.
 func (s *scanner) rec(i uint32) record {
-	for _, p := range s.parts {
-		if int(i) < len(p.recs) {
-			return p.recs[i]
-		}
-		i -= uint32(len(p.recs))
-	}
-	panic("table: entry number out of range") // not reached
+	// The parts in the set, and the one being put in.
+	n := min(s.next+1, len(s.parts))
+	k := sort.Search(n, func(k int) bool { return s.parts[k].base > i }) - 1
+	return s.parts[k].recs[i-s.parts[k].base]
 }
 
 // scan is Scan of data, the contents of path, within the limits lim, cut
-// into at most n parts.
-func scan(path string, data []byte, mark func(key string) bool, keep int, lim limits, n int, mapped bool) (*Summary, error) {
+// into at most n parts parsed by at most workers goroutines.
+func scan(path string, data []byte, mark func(key string) bool, keep int, lim limits, n, workers int, mapped bool) (*Summary, error) {
 	if len(data) > lim.bytes {
 		return nil, fmt.Errorf("%s: %d bytes is over the limit of %d bytes for a table source file", path, len(data), lim.bytes)
 	}
 	s := &scanner{
-		path: path,
-		data: data,
-		s:    unsafe.String(unsafe.SliceData(data), len(data)),
-		ix:   index{seed: maphash.MakeSeed()},
+		path:   path,
+		data:   data,
+		s:      unsafe.String(unsafe.SliceData(data), len(data)),
+		ix:     index{seed: maphash.MakeSeed()},
+		mapped: mapped,
 	}
-	// Round 1a: count lines and find NUL bytes, to number the lines and
-	// refuse as Parse does (check), in file order.
+	// Size the key set for an entry every 96 bytes (see parse), so that
+	// it rarely grows.
+	keys := len(data)/96 + 16
+	s.slots = make([]uint32, 1<<bits.Len(uint(keys+keys/4))) // as newIndex
+	prefault(s.slots)
+	clear(s.slots)
 	if err := s.guard(func() error { s.parts = cut(data, n); return nil }); err != nil {
 		return nil, err
 	}
-	err := s.each(len(s.parts), func(i int) error {
-		p := &s.parts[i]
-		b := data[p.start:p.end]
-		p.nul = bytes.IndexByte(b, 0)
-		p.lines = bytes.Count(b, []byte{'\n'})
-		if len(b) > 0 && b[len(b)-1] != '\n' {
-			p.lines++
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	lines := 0
-	for i := range s.parts {
-		p := &s.parts[i]
-		if p.nul >= 0 {
-			return nil, fmt.Errorf("%s:%d: NUL byte (postmap would silently cut the line there)", path, lines+1+bytes.Count(data[p.start:p.start+p.nul], []byte{'\n'}))
-		}
-		p.first = lines + 1
-		lines += p.lines
-	}
-	if lines > lim.lines {
-		return nil, fmt.Errorf("%s: %d lines is over the limit of %d lines for a table source file", path, lines, lim.lines)
-	}
-	// Round 1b: parse each part.
-	err = s.each(len(s.parts), func(i int) error { return s.parse(&s.parts[i], mark, keep, lim) })
-	if err != nil {
-		return nil, err
-	}
-	// Round 2: duplicates, class by class.
-	for _, p := range s.parts {
-		for off, k := range p.spill {
-			if s.spill == nil {
-				s.spill = map[uint32]string{}
+	// Round 1: parse the parts, and round 2 as they are parsed.
+	var next atomic.Int64
+	err := s.each(min(workers, len(s.parts)), func(int) error {
+		for {
+			k := int(next.Add(1)) - 1
+			if k >= len(s.parts) {
+				return nil
 			}
-			s.spill[off] = k
+			s.parse(&s.parts[k], mark, keep, lim)
+			s.finished(k)
 		}
+	})
+	if err == nil {
+		err = s.guard(func() error { s.finished(-1); return nil })
 	}
-	s.classes = make([]class, len(s.parts))
-	if err := s.each(len(s.classes), func(c int) error { s.dedup(c); return nil }); err != nil {
+	if err != nil {
 		return nil, err
+	}
+	for _, p := range s.parts {
+		if p.refused || s.lines > lim.lines {
+			// Refused: say why as Parse does, whose checks come in
+			// another order (a NUL byte anywhere first).
+			return nil, s.guard(func() error { return refusal(path, data, lim) })
+		}
 	}
 
-	sum := &Summary{Path: path, found: map[string]Entry{}, sc: s}
-	var dups []dup
-	for i := range s.classes {
-		sum.n += s.classes[i].n
-		dups = append(dups, s.classes[i].dups...)
-	}
+	sum := &Summary{Path: path, n: s.n, found: map[string]Entry{}, sc: s}
+	dups := s.dups
 	slices.SortFunc(dups, func(a, b dup) int { return int(a.r.line&^spilled) - int(b.r.line&^spilled) })
-	for _, p := range s.parts {
+	for i := range s.parts {
+		p := &s.parts[i]
 		// Merge in line order; a duplicate warning comes last for its
 		// line, as the parser warns about a line before it stores it.
 		for _, w := range p.warnings {
+			w.Line += p.first
 			for len(dups) > 0 && int(dups[0].r.line&^spilled) < w.Line {
 				sum.Warnings = append(sum.Warnings, s.dupWarning(dups[0]))
 				dups = dups[1:]
@@ -345,6 +335,8 @@ func scan(path string, data []byte, mark func(key string) bool, keep int, lim li
 		}
 		for _, e := range p.marked {
 			if len(sum.Marked) < keep {
+				e.Line += p.first
+				e.EndLine += p.first
 				sum.Marked = append(sum.Marked, e)
 			}
 		}
@@ -354,6 +346,32 @@ func scan(path string, data []byte, mark func(key string) bool, keep int, lim li
 		sum.Warnings = append(sum.Warnings, s.dupWarning(d))
 	}
 	return sum, nil
+}
+
+// finished notes that part k is parsed (k < 0: none) and, unless another
+// goroutine is at it, puts every parsed part that comes next in file
+// order into the key set. Scan calls it once more when every part is
+// parsed, for the parts another goroutine left.
+func (s *scanner) finished(k int) {
+	if k >= 0 {
+		s.mu.Lock()
+		s.parts[k].parsed = true
+		s.mu.Unlock()
+	}
+	if !s.setMu.TryLock() {
+		return
+	}
+	defer s.setMu.Unlock()
+	for {
+		s.mu.Lock()
+		ready := s.next < len(s.parts) && s.parts[s.next].parsed
+		s.mu.Unlock()
+		if !ready {
+			return
+		}
+		s.dedup(&s.parts[s.next])
+		s.next++
+	}
 }
 
 // isASCII reports whether b holds no byte above 0x7F.
@@ -418,10 +436,15 @@ func (s *scanner) each(n int, f func(i int) error) error {
 	return nil
 }
 
-// parse is round 1b for part p: its warnings but duplicates, its entries'
-// records and marked entries.
-func (s *scanner) parse(p *part, mark func(key string) bool, keep int, lim limits) error {
-	p.recs = make([]record, 0, p.lines)
+// parse is round 1 for part p: its warnings but duplicates, its entries'
+// records and marked entries, its lines numbered from 1 (dedup and scan
+// number them on). It stops at the first NUL byte or over-long line, with
+// p.refused set.
+func (s *scanner) parse(p *part, mark func(key string) bool, keep int, lim limits) {
+	// Room for an entry every 96 bytes: relay_clientcerts lines are
+	// longer (a SHA-256 fingerprint alone is 95 bytes); append grows it
+	// for shorter ones.
+	p.recs = make([]record, 0, (p.end-p.start)/96+16)
 	prefault(p.recs)
 	ps := parser{path: s.path, s: s.s}
 	ps.entry = func(key, value string, canon bool, at span) {
@@ -441,18 +464,22 @@ func (s *scanner) parse(p *part, mark func(key string) bool, keep int, lim limit
 			}
 		}
 	}
-	// Go through the part a window of whole lines at a time: check that
-	// the window is ASCII (so rule 1 holds for its lines: see
-	// parser.asciiFrom), which also brings it into the cache for the
-	// parser, and let the kernel unmap the windows done with, so that
-	// the mapping adds a few windows to the peak RSS, not the file.
-	line := p.first
-	for w, done := p.start, p.start; w < p.end; {
+	// Go through the part a window of whole lines at a time: refuse a NUL
+	// byte, check that the window is ASCII (so rule 1 holds for its lines:
+	// see parser.asciiFrom), which also brings it into the cache for the
+	// parser, and let the kernel unmap the windows done with, so that the
+	// mapping adds a few windows to the peak RSS, not the file.
+	line, done := 1, p.start
+	for w := p.start; w < p.end; {
 		wend := p.end
 		if w+window < p.end {
 			if i := bytes.IndexByte(s.data[w+window:p.end], '\n'); i >= 0 {
 				wend = w + window + i + 1
 			}
+		}
+		if bytes.IndexByte(s.data[w:wend], 0) >= 0 {
+			p.refused = true
+			return
 		}
 		if !isASCII(s.data[w:wend]) {
 			ps.asciiFrom, ps.asciiTo = 0, 0
@@ -467,7 +494,8 @@ func (s *scanner) parse(p *part, mark func(key string) bool, keep int, lim limit
 				end = off + i + 1
 			}
 			if end-off > lim.lineBytes {
-				return fmt.Errorf("%s:%d: line of %d bytes is over the limit of %d bytes", s.path, line, end-off, lim.lineBytes)
+				p.refused = true
+				return
 			}
 			ps.line(line, off, end-trailingLF(s.data[off:end]))
 			off = end
@@ -479,49 +507,80 @@ func (s *scanner) parse(p *part, mark func(key string) bool, keep int, lim limit
 		w = wend
 	}
 	ps.flush()
-	p.warnings = ps.warnings
-	return nil
+	if s.mapped {
+		release(s.data[done:p.end])
+	}
+	p.lines, p.warnings = line-1, ps.warnings
 }
 
-// dedup is round 2 for class c: it stores the first entry of each key of
-// the class, in file order, and notes the others as duplicates.
-func (s *scanner) dedup(c int) {
-	cl := &s.classes[c]
-	total := 0
-	for _, p := range s.parts {
-		total += len(p.recs)
+// refusal returns the error Parse returns for data, which breaks a limit
+// of lim or holds a NUL byte.
+func refusal(path string, data []byte, lim limits) error {
+	if _, err := check(path, data, lim); err != nil {
+		return err
 	}
-	// Room for twice the class's expected share: linear probing stays
-	// short, and the slots are written once, in order, before use.
-	want := 2 * total / len(s.classes)
-	cl.slots = make([]uint32, 1<<bits.Len(uint(max(want, 8))))
-	prefault(cl.slots)
-	clear(cl.slots)
-	mask := uint64(len(cl.slots) - 1)
-	i := uint32(0)
-	for _, p := range s.parts {
-		for _, r := range p.recs {
-			i++ // entry number + 1
-			if s.classOf(r.h) != c {
-				continue
-			}
-			slot, win, found := s.probe(cl, mask, r)
-			if found {
-				cl.dups = append(cl.dups, dup{r, win.line &^ spilled})
-				continue
-			}
-			cl.slots[slot] = uint32(r.h>>56)<<24 | i
-			cl.n++
+	line := 0
+	for off := 0; off < len(data); {
+		end := len(data)
+		if i := bytes.IndexByte(data[off:], '\n'); i >= 0 {
+			end = off + i + 1
 		}
+		line++
+		if end-off > lim.lineBytes {
+			return fmt.Errorf("%s:%d: line of %d bytes is over the limit of %d bytes", path, line, end-off, lim.lineBytes)
+		}
+		off = end
+	}
+	return fmt.Errorf("%s: refused, but no limit broken: a bug", path) // not reached
+}
+
+// dedup is round 2 for part p, the part after those in the key set: it
+// numbers its entries' lines on, stores the first entry of each of its
+// keys the set does not hold, and notes the others as duplicates.
+func (s *scanner) dedup(p *part) {
+	p.base, p.first = s.entries, s.lines
+	for j := range p.recs {
+		r := &p.recs[j]
+		r.line += uint32(p.first)
+		if (s.n+1)*5 > len(s.slots)*4 {
+			s.grow()
+		}
+		slot, win, found := s.probe(*r)
+		if found {
+			s.dups = append(s.dups, dup{*r, win.line &^ spilled})
+			continue
+		}
+		s.slots[slot] = uint32(r.h>>56)<<24 | (p.base + uint32(j) + 1)
+		s.n++
+	}
+	s.entries += uint32(len(p.recs))
+	s.lines += p.lines
+}
+
+// grow doubles the slots of the key set.
+func (s *scanner) grow() {
+	old := s.slots
+	s.slots = make([]uint32, 2*len(old))
+	mask := uint64(len(s.slots) - 1)
+	for _, v := range old {
+		if v == 0 {
+			continue
+		}
+		i := s.rec(v&entryMask-1).h & mask
+		for s.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		s.slots[i] = v
 	}
 }
 
-// probe looks the key of r up in class cl: it returns the record of the
+// probe looks the key of r up in the key set: it returns the record of the
 // same key and true, or the empty slot where r belongs and false.
-func (s *scanner) probe(cl *class, mask uint64, r record) (slot uint64, win record, found bool) {
+func (s *scanner) probe(r record) (slot uint64, win record, found bool) {
+	mask := uint64(len(s.slots) - 1)
 	tag := uint32(r.h>>56) << 24
 	for i := r.h & mask; ; i = (i + 1) & mask {
-		v := cl.slots[i]
+		v := s.slots[i]
 		if v == 0 {
 			return i, record{}, false
 		}
@@ -542,14 +601,10 @@ func (s *scanner) probe(cl *class, mask uint64, r record) (slot uint64, win reco
 // form c.
 func (s *scanner) lookup(c string) (record, bool) {
 	h := s.ix.hash(c, true)
-	cl := &s.classes[s.classOf(h)]
-	if cl.slots == nil {
-		return record{}, false
-	}
-	mask := uint64(len(cl.slots) - 1)
+	mask := uint64(len(s.slots) - 1)
 	tag := uint32(h>>56) << 24
 	for i := h & mask; ; i = (i + 1) & mask {
-		v := cl.slots[i]
+		v := s.slots[i]
 		if v == 0 {
 			return record{}, false
 		}
@@ -565,7 +620,11 @@ func (s *scanner) lookup(c string) (record, bool) {
 // key returns the text of the key of r.
 func (s *scanner) key(r record) string {
 	if r.line&spilled != 0 {
-		return s.spill[r.off]
+		for _, p := range s.parts[:min(s.next+1, len(s.parts))] {
+			if k, ok := p.spill[r.off]; ok {
+				return k
+			}
+		}
 	}
 	text := s.s[r.off:]
 	if i := strings.IndexByte(text, '\n'); i >= 0 {

@@ -34,7 +34,7 @@ func checkScan(t *testing.T, data []byte, lim limits) {
 	for _, parts := range scanParts {
 		var marks atomic.Int64
 		mark := func(string) bool { marks.Add(1); return true }
-		sum, serr := scan("t", data, mark, MaxLines, lim, parts, false)
+		sum, serr := scan("t", data, mark, MaxLines, lim, parts, 2, false)
 		if (perr != nil) != (serr != nil) {
 			t.Fatalf("%d parts, input %q: Parse error %v, Scan error %v", parts, data, perr, serr)
 		}
@@ -85,6 +85,20 @@ func TestScanFixtures(t *testing.T) {
 	}
 }
 
+// manyShort returns a table of 600 short keys, every third a duplicate of
+// one before, far more keys than Scan sizes its key set for at first.
+func manyShort() string {
+	var b strings.Builder
+	for i := range 600 {
+		k := i
+		if i%3 == 2 {
+			k = i / 2
+		}
+		fmt.Fprintf(&b, "k%d v%d\n", k, i)
+	}
+	return b.String()
+}
+
 func TestScanCases(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("K", 300)
@@ -102,6 +116,7 @@ func TestScanCases(t *testing.T) {
 		{"leading space", "  x y\n  z\na 1\n"},
 		{"non-UTF-8 and alias", "a\xff 1\nk: v\nk: w\n"},
 		{"non-ASCII folding", "\u212a 1\nk 2\nK 3\n"},
+		{"many short keys: the key set grows", manyShort()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,7 +149,7 @@ func TestScanRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := scan("t", []byte(tt.in), nil, 0, small, 2, false)
+			_, err := scan("t", []byte(tt.in), nil, 0, small, 2, 2, false)
 			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.want)) {
 				t.Errorf("scan(%q) error = %v, want prefix %q", tt.in, err, tt.want)
 			}
@@ -149,7 +164,7 @@ func TestScanRefuses(t *testing.T) {
 func TestScanHashCollision(t *testing.T) {
 	t.Parallel()
 	data := []byte("AA:01 x\nAA:02 y\naa:01 z\n\"q\n r\" 1\n\"Q\n R\" 2\n")
-	sum, err := scan("t", data, nil, 0, limits{MaxBytes, MaxLines, MaxLineBytes}, 1, false)
+	sum, err := scan("t", data, nil, 0, limits{MaxBytes, MaxLines, MaxLineBytes}, 1, 1, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,18 +173,19 @@ func TestScanHashCollision(t *testing.T) {
 	for i := range s.parts[0].recs {
 		s.parts[0].recs[i].h = 42 << 56
 	}
-	s.classes = make([]class, 1)
-	s.dedup(0)
+	s.slots, s.next, s.n, s.entries, s.lines, s.dups = make([]uint32, 8), 0, 0, 0, 0, nil
+	s.dedup(&s.parts[0])
+	s.next++
 	var got []string
-	for _, d := range s.classes[0].dups {
+	for _, d := range s.dups {
 		got = append(got, s.dupWarning(d).String())
 	}
 	want := []string{
 		`t:3: duplicate entry: "aa:01" (postmap keeps the first, line 1)`,
 		`t:6: duplicate entry: "\"Q R\"" (postmap keeps the first, line 4)`,
 	}
-	if !slices.Equal(got, want) || s.classes[0].n != 3 {
-		t.Errorf("duplicates of %q with one hash for all keys:\ngot  %q, %d keys\nwant %q, 3 keys", data, got, s.classes[0].n, want)
+	if !slices.Equal(got, want) || s.n != 3 {
+		t.Errorf("duplicates of %q with one hash for all keys:\ngot  %q, %d keys\nwant %q, 3 keys", data, got, s.n, want)
 	}
 }
 
@@ -227,7 +243,7 @@ func BenchmarkScan(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
-				sum, err := scan("bench", data, func(string) bool { return false }, 10, limits{MaxBytes, MaxLines, MaxLineBytes}, parts, false)
+				sum, err := scan("bench", data, func(string) bool { return false }, 10, limits{MaxBytes, MaxLines, MaxLineBytes}, parts, parts, false)
 				if err != nil || sum.Len() != n {
 					b.Fatalf("scan: %v, %d keys", err, sum.Len())
 				}
