@@ -3,19 +3,22 @@ package bench
 // TestBench, the harness. It builds the plugin, starts one real Postfix on
 // 127.0.0.1 (lib/postfixtest) with a certificate valid for a year, writes
 // relay_clientcerts tables of 1, 10 000 and 100 000 entries (the relay's
-// public-key fingerprint last), puts 200 delaying proxies in front of the
-// Postfix, and then runs every scenario as a child process, one after the
-// other in a fixed order, round after round (A B C ... A B C ...), so that
-// a burst of load from other users of the machine hits every scenario
-// alike. It reports medians, ratios of medians, the CPU time of the child,
-// of Postfix and of the proxies, and peak RSS (in extra rounds under GNU
-// time, see measureRSS), and writes RESULTS.md.
+// public-key fingerprint last), starts 200 bench relays (relay_test.go:
+// delaying SMTP servers, each with its own port and certificate) with
+// tables of 200 and 100 000 entries listing them all, puts 200 delaying
+// proxies in front of the Postfix, and then runs every scenario as a child
+// process, one after the other in a fixed order, round after round (A B C
+// ... A B C ...), so that a burst of load from other users of the machine
+// hits every scenario alike. It reports medians, ratios of medians, the
+// CPU time of the child, of Postfix and of the bench process (the relays
+// or the proxies), and peak RSS (in extra rounds under GNU time, see
+// measureRSS), and writes RESULTS.md.
 //
 // Environment:
 //
 //	BENCH=1            run at all (otherwise TestBench skips)
 //	BENCH_ROUNDS=N     measured rounds (default 15), after one warm-up round
-//	BENCH_DELAY=D      one-way delay of the proxies (default 20ms)
+//	BENCH_DELAY=D      one-way delay of the relays and proxies (default 20ms)
 //	BENCH_CANDIDATE=P  also run another build of the plugin (a prototype
 //	                   fix) in every plugin scenario, as extra rows
 //	BENCH_CANDIDATE_NOTE=TEXT  what the candidate is, for RESULTS.md
@@ -29,6 +32,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,6 +62,12 @@ type scenario struct {
 	argv   []string // program and arguments
 	env    []string // added to the environment
 	plugin bool     // a run of the plugin (or of the candidate)
+	// rig, when set, are bench relays the run must have completed a TLS
+	// handshake with, relays handshakes in all.
+	rig    *relaySet
+	relays int
+	// late, when set, counts the delayed writes of the rig the run uses.
+	late *lateness
 	// ok tells whether a run did its job, from its exit status and output.
 	ok      func(code int, out string) error
 	samples []sample
@@ -70,16 +80,36 @@ type sample struct {
 	wall    time.Duration
 	cpu     time.Duration // user + system, the child and its waited-for children
 	postfix time.Duration // CPU time of the Postfix processes meanwhile
-	harness time.Duration // CPU time of this process meanwhile: the proxies
+	harness time.Duration // CPU time of this process meanwhile: the relays or proxies
+	// The rig's delayed writes meanwhile, those more than lateBy after
+	// due, and the latest of them.
+	writes, late int64
+	maxLate      time.Duration
 }
 
 // run executes sc once and records a sample, or why it failed. The CPU
-// time the Postfix processes and the proxies spent is read before and
-// after, outside the timed part.
+// time the Postfix processes and this process (the relays or proxies)
+// spent is read before and after, outside the timed part; this process's
+// own just inside the Postfix reading, so that scanning /proc is not
+// counted as the rig's.
 func (sc *scenario) run(record bool, postfix *peers) {
-	pf0, h0 := postfix.cpu(), selfCPU()
+	var hs0, w0, l0 int64
+	if sc.rig != nil {
+		hs0 = sc.rig.handshakes.Load()
+	}
+	if sc.late != nil {
+		sc.late.maxLate.Store(0)
+		w0, l0 = sc.late.writes.Load(), sc.late.late.Load()
+	}
+	pf0 := postfix.cpu()
+	h0 := selfCPU()
 	code, out, ru, wall, err := execute(sc.argv, sc.env)
-	pf1, h1 := postfix.cpu(), selfCPU()
+	h1 := selfCPU()
+	var w1, l1, maxLate int64
+	if sc.late != nil {
+		w1, l1, maxLate = sc.late.writes.Load(), sc.late.late.Load(), sc.late.maxLate.Load()
+	}
+	pf1 := postfix.cpu()
 	if err != nil {
 		sc.failed = append(sc.failed, fmt.Sprintf("%v: %.300s", err, out))
 		return
@@ -88,9 +118,16 @@ func (sc *scenario) run(record bool, postfix *peers) {
 		sc.failed = append(sc.failed, fmt.Sprintf("exit %d: %v: %.300s", code, err, out))
 		return
 	}
+	if sc.rig != nil {
+		if got := sc.rig.handshakes.Load() - hs0; got != int64(sc.relays) {
+			sc.failed = append(sc.failed, fmt.Sprintf("the bench relays completed %d TLS handshakes, want %d", got, sc.relays))
+			return
+		}
+	}
 	if record {
 		cpu := time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
-		sc.samples = append(sc.samples, sample{wall: wall, cpu: cpu, postfix: max(pf1-pf0, 0), harness: h1 - h0})
+		sc.samples = append(sc.samples, sample{wall: wall, cpu: cpu, postfix: max(pf1-pf0, 0), harness: h1 - h0,
+			writes: w1 - w0, late: l1 - l0, maxLate: time.Duration(maxLate)})
 	}
 }
 
@@ -201,6 +238,11 @@ func TestBench(t *testing.T) {
 		t.Logf("check_ssl_cert not found, its row is left out (apt-get install monitoring-plugins-contrib)")
 	}
 
+	// The relays and proxies allocate per connection and keep little: a
+	// GC cycle every few hundred connections is CPU a distant relay would
+	// not take from these cores.
+	defer debug.SetGCPercent(debug.SetGCPercent(800))
+
 	dir := t.TempDir()
 	// The plugin as the README builds it (CGO_ENABLED=0: a static binary,
 	// no dynamic loader at start-up), and a default cgo build to compare.
@@ -223,40 +265,57 @@ func TestBench(t *testing.T) {
 	pubkey := fingerprint.SHA256.PublicKey(cert.Cert)
 	certFP := fingerprint.SHA256.Cert(cert.Cert)
 
-	tables := map[int]string{}
+	// Tables by the name RESULTS.md shows: T for the one Postfix, R for
+	// the bench relays (every relay listed, last).
+	tables := map[string]string{}
 	for _, n := range []int{1, 10_000, 100_000} {
-		tables[n] = writeTable(t, dir, n, pubkey+" "+postfixtest.ServerHostname)
+		name := fmt.Sprintf("T%d", n)
+		tables[name] = writeTable(t, filepath.Join(dir, name), n, pubkey+" "+postfixtest.ServerHostname)
+	}
+	relays := startRelays(t, maxRelays, delay)
+	var relayLines []string
+	for i, c := range relays.certs {
+		relayLines = append(relayLines, fingerprint.SHA256.PublicKey(c)+" "+relays.names[i])
+	}
+	for _, n := range []int{maxRelays, 100_000} {
+		name := fmt.Sprintf("R%d", n)
+		tables[name] = writeTable(t, filepath.Join(dir, name), n, relayLines...)
 	}
 	proxies := startDelayProxy(t, in.SMTPAddr, delay, maxRelays)
 
 	// The scenarios, in the order of every round.
 	var scs []*scenario
 	add := func(sc *scenario) { scs = append(scs, sc) }
-	pluginRun := func(id, label, bin string, addrs []string, entries int) *scenario {
+	pluginRun := func(id, label, bin string, addrs []string, table string, rig *relaySet, late *lateness) *scenario {
 		args := []string{bin}
 		for _, a := range addrs {
 			args = append(args, "-H", a)
 		}
-		args = append(args, "--table", "texthash:"+tables[entries], "-d", "sha256")
-		shown := fmt.Sprintf("check_relay_fingerprint -H ADDR --table texthash:T%d -d sha256", entries)
+		args = append(args, "--table", "texthash:"+tables[table], "-d", "sha256")
+		shown := fmt.Sprintf("check_relay_fingerprint -H ADDR --table texthash:%s -d sha256", table)
 		if len(addrs) > 1 {
-			shown = fmt.Sprintf("check_relay_fingerprint -H ADDR1 … -H ADDR%d --table texthash:T%d -d sha256", len(addrs), entries)
+			shown = fmt.Sprintf("check_relay_fingerprint -H ADDR1 … -H ADDR%d --table texthash:%s -d sha256", len(addrs), table)
 		}
 		want := "RELAY_FINGERPRINT OK - "
-		return &scenario{id: id, label: label, shown: shown, argv: args, plugin: true,
+		sc := &scenario{id: id, label: label, shown: shown, argv: args, plugin: true,
 			ok: wantExit(0, want)}
+		if rig != nil {
+			sc.rig, sc.relays = rig, len(addrs)
+		}
+		sc.late = late
+		return sc
 	}
-	plugins := func(id, label string, addrs []string, entries int) {
-		add(pluginRun(id, label, plugin, addrs, entries))
+	plugins := func(id, label string, addrs []string, table string, rig *relaySet, late *lateness) {
+		add(pluginRun(id, label, plugin, addrs, table, rig, late))
 		if candidate != "" {
-			add(pluginRun(id+"+cand", label+" [candidate]", candidate, addrs, entries))
+			add(pluginRun(id+"+cand", label+" [candidate]", candidate, addrs, table, rig, late))
 		}
 	}
 	direct := []string{in.SMTPAddr}
 
 	// One relay, direct.
-	plugins("one", "check_relay_fingerprint", direct, 1)
-	add(pluginRun("one-cgo", "check_relay_fingerprint, default cgo build", cgoBuild, direct, 1))
+	plugins("one", "check_relay_fingerprint", direct, "T1", nil, nil)
+	add(pluginRun("one-cgo", "check_relay_fingerprint, default cgo build", cgoBuild, direct, "T1", nil, nil))
 	add(&scenario{id: "openssl", label: "openssl s_client | openssl x509",
 		shown: "sh -c 'openssl s_client -starttls smtp -connect ADDR </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256'",
 		argv:  []string{"/bin/sh", "-c", "openssl s_client -starttls smtp -connect " + in.SMTPAddr + " </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"},
@@ -281,22 +340,33 @@ func TestBench(t *testing.T) {
 		ok: wantExit(3, "check_relay_fingerprint")})
 
 	// Table size, one relay direct.
-	plugins("table-10000", "check_relay_fingerprint, 10 000 entries", direct, 10_000)
-	plugins("table-100000", "check_relay_fingerprint, 100 000 entries", direct, 100_000)
+	plugins("table-10000", "check_relay_fingerprint, 10 000 entries", direct, "T10000", nil, nil)
+	plugins("table-100000", "check_relay_fingerprint, 100 000 entries", direct, "T100000", nil, nil)
 
-	// Fan-out through the delaying proxies.
-	for _, n := range []int{1, 10, 50, 200} {
-		label := fmt.Sprintf("check_relay_fingerprint, %d relays", n)
+	// Fan-out: the bench relays (the targets), then the delaying proxies
+	// in front of the one Postfix.
+	fanLabel := func(n int) string {
 		if n == 1 {
-			label = "check_relay_fingerprint, 1 relay"
+			return "check_relay_fingerprint, 1 relay"
 		}
-		plugins(fmt.Sprintf("fan-%d", n), label, proxies[:n], 1)
+		return fmt.Sprintf("check_relay_fingerprint, %d relays", n)
 	}
-	plugins("fan-50-100000", "check_relay_fingerprint, 50 relays, 100 000 entries", proxies[:50], 100_000)
+	for _, n := range []int{1, 10, 50, 200} {
+		plugins(fmt.Sprintf("fan-%d", n), fanLabel(n), relays.addrs[:n], fmt.Sprintf("R%d", maxRelays), relays, &relays.lateness)
+	}
+	plugins("fan-50-100000", "check_relay_fingerprint, 50 relays, 100 000 entries", relays.addrs[:50], "R100000", relays, &relays.lateness)
+	add(&scenario{id: "openssl-relay", label: "openssl s_client | openssl x509, 1 relay",
+		shown: "sh -c 'openssl s_client -starttls smtp -connect ADDR </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256'",
+		argv:  []string{"/bin/sh", "-c", "openssl s_client -starttls smtp -connect " + relays.addrs[0] + " </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"},
+		ok:    wantExit(0, "Fingerprint="+fingerprint.SHA256.Cert(relays.certs[0])), late: &relays.lateness})
+	for _, n := range []int{1, 10, 50, 200} {
+		plugins(fmt.Sprintf("pfx-%d", n), fanLabel(n), proxies.addrs[:n], "T1", nil, &proxies.lateness)
+	}
+	plugins("pfx-50-100000", "check_relay_fingerprint, 50 relays, 100 000 entries", proxies.addrs[:50], "T100000", nil, &proxies.lateness)
 	add(&scenario{id: "openssl-proxied", label: "openssl s_client | openssl x509, 1 relay",
 		shown: "sh -c 'openssl s_client -starttls smtp -connect ADDR </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256'",
-		argv:  []string{"/bin/sh", "-c", "openssl s_client -starttls smtp -connect " + proxies[0] + " </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"},
-		ok:    wantExit(0, "Fingerprint="+certFP)})
+		argv:  []string{"/bin/sh", "-c", "openssl s_client -starttls smtp -connect " + proxies.addrs[0] + " </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"},
+		ok:    wantExit(0, "Fingerprint="+certFP), late: &proxies.lateness})
 
 	// A warm-up round: page cache, smtpd processes, and a check that every
 	// tool does its job here at all.
@@ -331,7 +401,7 @@ func TestBench(t *testing.T) {
 	rep := report{
 		rounds: rounds, delay: delay, elapsed: elapsed, load: [2]string{load0, load1},
 		scenarios: scs, candidate: candidate, candidateNote: os.Getenv("BENCH_CANDIDATE_NOTE"), haveSSLCert: haveSSLCert,
-		pluginPath: plugin,
+		pluginPath: plugin, unstamped: relays.unstamped.Load(),
 	}
 	text := rep.render()
 	if old, err := os.ReadFile(out); err == nil {
@@ -345,6 +415,9 @@ func TestBench(t *testing.T) {
 		if len(sc.failed) > 0 {
 			t.Errorf("%s: %d of %d runs failed, first: %s", sc.label, len(sc.failed), rounds+1, sc.failed[0])
 		}
+	}
+	if n := relays.unstamped.Load(); n > 0 {
+		t.Errorf("the bench relays read %d chunks without a kernel receive timestamp: their delays counted from the read instead", n)
 	}
 }
 
@@ -360,14 +433,32 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
-// buildPlugin builds the plugin into dir with extra environment settings.
+// buildPlugin builds the plugin into dir with extra environment settings,
+// then copies the binary with one write, as install(1) would. The Go
+// linker writes its output through a memory map, which leaves the file in
+// the page cache as 4 KiB pages; every exec then maps (and at exit unmaps)
+// some 1 600 of them one by one, about 0.6 ms a run on the bench machine.
+// Written with write(2), the file is cached in large folios, as a freshly
+// installed plugin is (after a reboot the first run reads it back in small
+// pages again).
 func buildPlugin(t *testing.T, dir, name string, env ...string) string {
 	t.Helper()
 	bin := filepath.Join(dir, name)
-	cmd := exec.Command("go", "build", "-o", bin, pluginPkg)
+	linked := bin + ".linked"
+	cmd := exec.Command("go", "build", "-o", linked, pluginPkg)
 	cmd.Env = append(os.Environ(), env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s %s: %v\n%s", strings.Join(env, " "), pluginPkg, err, out)
+	}
+	data, err := os.ReadFile(linked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(linked); err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
@@ -391,27 +482,29 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-// writeTable writes a relay_clientcerts source of n entries: n-1 generated
-// sha256 fingerprints with labels, then last.
-func writeTable(t testing.TB, dir string, n int, last string) string {
+// writeTable writes a relay_clientcerts source of n entries to path:
+// n-len(last) generated sha256 fingerprints with labels, then the lines of
+// last. It returns path.
+func writeTable(t testing.TB, path string, n int, last ...string) string {
 	t.Helper()
 	var b bytes.Buffer
 	b.Grow(n * 120)
 	b.WriteString("# relay_clientcerts, generated by the bench\n")
 	r := rand.New(rand.NewPCG(uint64(n), 1))
 	sum := make([]byte, 32)
-	for i := range n - 1 {
+	for i := range n - len(last) {
 		for j := range sum {
 			sum[j] = byte(r.Uint32())
 		}
 		fmt.Fprintf(&b, "%s relay-%06d.example.net\n", fingerprint.Format(sum), i)
 	}
-	b.WriteString(last + "\n")
-	p := filepath.Join(dir, fmt.Sprintf("relay_clientcerts.%d", n))
-	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+	for _, l := range last {
+		b.WriteString(l + "\n")
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return path
 }
 
 // loadAvg returns the first three fields of /proc/loadavg.

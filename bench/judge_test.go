@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 	"math/big"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -65,7 +66,7 @@ func BenchmarkJudge(b *testing.B) {
 	cfg.Days.Warning, cfg.Days.Critical = &w, &c
 	dir := b.TempDir()
 	for _, n := range []int{1, 10_000, 100_000} {
-		path := writeTable(b, dir, n, fingerprint.SHA256.PublicKey(leaf)+" relay.example.org")
+		path := writeTable(b, filepath.Join(dir, fmt.Sprintf("relay_clientcerts.%d", n)), n, fingerprint.SHA256.PublicKey(leaf)+" relay.example.org")
 		spec, err := table.ParseSpec("texthash:" + path)
 		if err != nil {
 			b.Fatal(err)

@@ -34,8 +34,10 @@ import (
 // delayProxy forwards connections on its listeners to one target with an
 // added one-way delay.
 type delayProxy struct {
+	addrs  []string // 127.0.0.1:PORT of each listener
 	target string
 	delay  time.Duration
+	lateness
 	ls     []net.Listener
 	wg     sync.WaitGroup
 	mu     sync.Mutex
@@ -43,12 +45,11 @@ type delayProxy struct {
 	closed bool
 }
 
-// startDelayProxy listens on n ports of 127.0.0.1 and returns their
-// addresses; everything stops in tb.Cleanup.
-func startDelayProxy(tb testing.TB, target string, delay time.Duration, n int) []string {
+// startDelayProxy listens on n ports of 127.0.0.1 (p.addrs); everything
+// stops in tb.Cleanup.
+func startDelayProxy(tb testing.TB, target string, delay time.Duration, n int) *delayProxy {
 	tb.Helper()
 	p := &delayProxy{target: target, delay: delay, conns: map[net.Conn]struct{}{}}
-	addrs := make([]string, 0, n)
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -56,12 +57,12 @@ func startDelayProxy(tb testing.TB, target string, delay time.Duration, n int) [
 			tb.Fatalf("delay proxy: %v", err)
 		}
 		p.ls = append(p.ls, l)
-		addrs = append(addrs, l.Addr().String())
+		p.addrs = append(p.addrs, l.Addr().String())
 		p.wg.Add(1)
 		go p.accept(l)
 	}
 	tb.Cleanup(p.close)
-	return addrs
+	return p
 }
 
 func (p *delayProxy) close() {
@@ -146,16 +147,19 @@ func (p *delayProxy) pipe(dst, src net.Conn, quickACK bool) {
 		if sc, ok := src.(syscall.Conn); ok && quickACK {
 			rc, _ = sc.SyscallConn()
 		}
+		setQuickACK := func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1)
+		}
+		// One read buffer per direction; each chunk is copied out at its
+		// own size (SMTP lines, TLS flights: mostly well under 2 KiB).
+		buf := make([]byte, 32<<10)
 		for {
 			if rc != nil {
-				_ = rc.Control(func(fd uintptr) {
-					_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 1)
-				})
+				_ = rc.Control(setQuickACK)
 			}
-			buf := make([]byte, 32<<10)
 			n, err := src.Read(buf)
 			if n > 0 {
-				ch <- chunk{b: buf[:n], due: time.Now().Add(p.delay)}
+				ch <- chunk{b: append([]byte(nil), buf[:n]...), due: time.Now().Add(p.delay)}
 			}
 			if err != nil {
 				if errors.Is(err, io.EOF) {
@@ -167,6 +171,7 @@ func (p *delayProxy) pipe(dst, src net.Conn, quickACK bool) {
 	}()
 	for c := range ch {
 		time.Sleep(time.Until(c.due))
+		p.note(c.due)
 		if c.b == nil {
 			if tc, ok := dst.(*net.TCPConn); ok {
 				_ = tc.CloseWrite()
@@ -215,7 +220,7 @@ func TestDelayProxy(t *testing.T) {
 	t.Parallel()
 	const delay = 15 * time.Millisecond
 	echo := startEcho(t)
-	addrs := startDelayProxy(t, echo, delay, 3)
+	addrs := startDelayProxy(t, echo, delay, 3).addrs
 	if len(addrs) != 3 || addrs[0] == addrs[1] || addrs[1] == addrs[2] {
 		t.Fatalf("startDelayProxy(n=3) = %v, want 3 distinct addresses", addrs)
 	}

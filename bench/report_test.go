@@ -3,10 +3,12 @@ package bench
 // RESULTS.md, as written by TestBench:
 //
 //	# Bench results            machine, date, run parameters
-//	## Targets                 one row per target: ratio, limit, PASS/MISS
+//	## Targets                 one row per target: ratio, limit, PASS/MISS;
+//	                           then the fan-out targets on the reference rig
 //	## One relay, ...          one table per section: median wall time,
-//	## Table size, ...         p25-p75, median CPU (user+system), median
-//	## Fan-out, ...            peak RSS, and the ratio the section is about
+//	## Table size, ...         p25-p75, median CPU (user+system) of the
+//	## Fan-out, bench ...      child, of Postfix and of the bench process,
+//	## Fan-out, ... proxy ...  median peak RSS, and the section's ratio
 //	## Findings                everything from this heading on is kept from
 //	                           the previous RESULTS.md, untouched
 //
@@ -44,6 +46,7 @@ type report struct {
 	candidateNote string
 	haveSSLCert   bool
 	pluginPath    string
+	unstamped     int64 // bench relay reads without a kernel timestamp
 }
 
 // quantile returns the q-quantile of ds by linear interpolation; 0 for none.
@@ -83,6 +86,21 @@ func (sc *scenario) medianOf(field func(sample) time.Duration) time.Duration {
 
 func (sc *scenario) medianRSS() int64 { return quantile(sc.rss, 0.5) }
 
+// lateCell tells which share of the rig's delayed writes in the measured
+// runs came more than lateBy after due, and the median of each run's
+// latest.
+func (sc *scenario) lateCell() string {
+	var writes, late int64
+	for _, s := range sc.samples {
+		writes += s.writes
+		late += s.late
+	}
+	if writes == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f %% · %s", 100*float64(late)/float64(writes), ms(sc.medianOf(func(s sample) time.Duration { return s.maxLate })))
+}
+
 func (r *report) get(id string) *scenario {
 	for _, sc := range r.scenarios {
 		if sc.id == id {
@@ -120,7 +138,9 @@ func (tg target) result() string {
 	return "MISS"
 }
 
-func (r *report) targets(suffix string) []target {
+// targets returns the targets, or with reference the fan-out targets
+// measured on the rig of proxies in front of the one Postfix.
+func (r *report) targets(suffix string, reference bool) []target {
 	ratio := func(what, a, b string, limit float64) target {
 		if sb := r.get(b); sb != nil && sb.plugin {
 			b += suffix // a candidate is compared with itself
@@ -128,19 +148,29 @@ func (r *report) targets(suffix string) []target {
 		v, ok := r.ratio(a+suffix, b)
 		return target{what: what, value: v, ok: ok, limit: limit, unit: "×"}
 	}
-	ts := []target{
+	rss := func(what, id string) target {
+		tg := target{what: what, limit: 25, unit: " MB", less: true}
+		if sc := r.get(id + suffix); sc != nil && len(sc.rss) > 0 {
+			tg.value, tg.ok = float64(sc.medianRSS())/1e6, true
+		}
+		return tg
+	}
+	if reference {
+		return []target{
+			ratio("50 relays ÷ 1 relay; rig: proxies to the one Postfix", "pfx-50", "pfx-1", 1.5),
+			ratio("200 relays ÷ 1 relay; rig: proxies to the one Postfix", "pfx-200", "pfx-1", 2.0),
+			rss("peak RSS, 50 relays and 100 000 entries; rig: proxies to the one Postfix", "pfx-50-100000"),
+		}
+	}
+	return []target{
 		ratio("one relay: plugin ÷ openssl s_client pipeline", "one", "openssl", 0.3),
 		ratio("one relay: plugin ÷ posttls-finger", "one", "posttls-finger", 0.6),
 		ratio("one relay: plugin ÷ check_smtp -S -D 30", "one", "check_smtp", 1.0),
-		ratio("50 relays ÷ 1 relay (each 2×delay RTT away)", "fan-50", "fan-1", 1.5),
-		ratio("200 relays ÷ 1 relay", "fan-200", "fan-1", 2.0),
+		ratio(fmt.Sprintf("50 relays ÷ 1 relay; rig: bench relays, each %v RTT away", 2*r.delay), "fan-50", "fan-1", 1.5),
+		ratio("200 relays ÷ 1 relay; rig: bench relays", "fan-200", "fan-1", 2.0),
 		ratio("100 000-entry table ÷ 1-entry table (one relay, direct)", "table-100000", "one", 1.5),
+		rss("peak RSS, 50 relays and 100 000 entries; rig: bench relays", "fan-50-100000"),
 	}
-	rss := target{what: "peak RSS, 50 relays and 100 000 entries", limit: 25, unit: " MB", less: true}
-	if sc := r.get("fan-50-100000" + suffix); sc != nil && len(sc.rss) > 0 {
-		rss.value, rss.ok = float64(sc.medianRSS())/1e6, true
-	}
-	return append(ts, rss)
 }
 
 func (r *report) targetsTable() string {
@@ -153,8 +183,18 @@ func (r *report) targetsTable() string {
 }
 
 func (r *report) writeTargets(b *strings.Builder, suffix, title string) {
-	fmt.Fprintf(b, "\n## Targets%s\n\n| target | measured | limit | result |\n|---|---:|---:|---|\n", title)
-	for _, tg := range r.targets(suffix) {
+	fmt.Fprintf(b, "\n## Targets%s\n\n"+
+		"Fan-out targets are measured on the bench relays (each relay its own delaying SMTP server, port and certificate); "+
+		"the second table gives the same targets on the other rig, each relay a delaying proxy to the one real Postfix, "+
+		"whose CPU shares the machine's 2 cores with the plugin's (see the two Fan-out sections).\n\n", title)
+	r.writeTargetRows(b, r.targets(suffix, false))
+	fmt.Fprintf(b, "\nReference, not the targets: the fan-out targets%s with each relay a proxy to the one real Postfix\n\n", title)
+	r.writeTargetRows(b, r.targets(suffix, true))
+}
+
+func (r *report) writeTargetRows(b *strings.Builder, ts []target) {
+	b.WriteString("| target | measured | limit | result |\n|---|---:|---:|---|\n")
+	for _, tg := range ts {
 		cmp := "≤"
 		if tg.less {
 			cmp = "<"
@@ -174,7 +214,8 @@ type section struct {
 	base         string // ratios are row ÷ base, or base ÷ row with inverse
 	inverse      bool
 	ratioHead    string
-	proxies      bool // show the harness's (the proxies') CPU time
+	rigHead      string // heading of the bench process's CPU column
+	late         bool   // show how many delayed writes were late
 }
 
 func (r *report) sections() []section {
@@ -184,23 +225,43 @@ func (r *report) sections() []section {
 			title: "One relay, direct",
 			intro: "The one Postfix on 127.0.0.1, no added delay: the cost of each tool itself (process start, TLS, output). " +
 				"The plugin reads a 1-entry table. The last column is the plugin's median divided by the row's.",
-			ids: one, base: "one", inverse: true, ratioHead: "plugin ÷ row",
+			ids: one, base: "one", inverse: true, ratioHead: "plugin ÷ row", rigHead: "bench CPU",
 		},
 		{
 			title: "Table size, one relay, direct",
 			intro: "The same probe with the relay's entry last in a table of generated fingerprints and labels " +
 				"(texthash: source, about 120 bytes a line). The last column is the row's median divided by the 1-entry run's.",
 			ids:  []string{"one", "one+cand", "table-10000", "table-10000+cand", "table-100000", "table-100000+cand"},
-			base: "one", ratioHead: "row ÷ 1 entry",
+			base: "one", ratioHead: "row ÷ 1 entry", rigHead: "bench CPU",
 		},
 		{
-			title: "Fan-out, each relay behind its own delaying proxy",
-			intro: fmt.Sprintf("Distinct 127.0.0.1 ports, each a proxy adding %v one way to every chunk "+
-				"(and a round trip before connecting upstream), all in front of the one Postfix. "+
-				"The last column is the row's median divided by the 1-relay run's.", r.delay),
+			title: "Fan-out, bench relays: each relay its own delaying SMTP server and certificate (the targets' rig)",
+			intro: fmt.Sprintf("Distinct 127.0.0.1 ports, each a bench relay (relay_test.go) in the bench process: "+
+				"its own ECDSA P-256 key and certificate (90 days, sent with the ECDSA P-384 intermediate that issued it, "+
+				"as Let's Encrypt's default today), a Postfix 3.7 smtpd's dialogue "+
+				"(banner, EHLO with STARTTLS, STARTTLS, TLS 1.3 from Go's crypto/tls, EHLO, QUIT), "+
+				"every chunk delayed %v each way (the banner 3 delays after connect, each reply 2 delays after the "+
+				"kernel's receive time of what it answers). Tables: R%d lists the %d relays' public-key fingerprints; "+
+				"R100000 is 99 800 generated entries, then the same %d. Every run must get OK from the plugin "+
+				"and a completed TLS handshake from every relay it names. "+
+				"Relays CPU is what the bench process spent meanwhile: the relays, plus starting and reaping the child "+
+				"(the bench CPU of the direct rows). The last column is the row's median divided by the 1-relay run's.",
+				r.delay, maxRelays, maxRelays, maxRelays),
 			ids: []string{"fan-1", "fan-1+cand", "fan-10", "fan-10+cand", "fan-50", "fan-50+cand", "fan-200", "fan-200+cand",
-				"fan-50-100000", "fan-50-100000+cand", "openssl-proxied"},
-			base: "fan-1", ratioHead: "row ÷ 1 relay", proxies: true,
+				"fan-50-100000", "fan-50-100000+cand", "openssl-relay"},
+			base: "fan-1", ratioHead: "row ÷ 1 relay", rigHead: "relays CPU", late: true,
+		},
+		{
+			title: "Fan-out, each relay a proxy to the one real Postfix (reference rig)",
+			intro: fmt.Sprintf("Distinct 127.0.0.1 ports, each a delaying proxy (proxy_test.go) in the bench process "+
+				"adding %v one way to every chunk (and a round trip before connecting upstream), all in front of the "+
+				"one Postfix: every relay presents the same certificate, and Postfix (one smtpd per connection) and the "+
+				"proxies spend their CPU on the 2 cores the plugin uses. Tables: T1 and T100000, the Postfix's "+
+				"public-key fingerprint last. Proxies CPU is what the bench process spent meanwhile. "+
+				"The last column is the row's median divided by the 1-relay run's.", r.delay),
+			ids: []string{"pfx-1", "pfx-1+cand", "pfx-10", "pfx-10+cand", "pfx-50", "pfx-50+cand", "pfx-200", "pfx-200+cand",
+				"pfx-50-100000", "pfx-50-100000+cand", "openssl-proxied"},
+			base: "pfx-1", ratioHead: "row ÷ 1 relay", rigHead: "proxies CPU", late: true,
 		},
 	}
 }
@@ -222,7 +283,8 @@ func (r *report) render() string {
 		"%v in all; load average %s before, %s after (the machine is shared)\n", r.rounds, r.elapsed.Round(time.Second), r.load[0], r.load[1])
 	fmt.Fprintf(&b, "- wall time is from fork to the child's exit as the bench sees it; CPU is user + system of the child and its children; "+
 		"Postfix CPU is what the Postfix master and its children (smtpd, ...) spent meanwhile (`/proc/PID/schedstat`); "+
-		"proxies CPU is what the bench process itself spent meanwhile, nearly all of it in the delaying proxies; "+
+		"bench, relays or proxies CPU is what the bench process itself spent meanwhile (`getrusage`): in the direct rows "+
+		"only starting and reaping the child, in the fan-out rows nearly all of it the bench relays or the delaying proxies; "+
 		"peak RSS is the median of %d more rounds run under GNU `time -f %%M` (`ru_maxrss` of the command; "+
 		"for a shell pipeline or script, its largest single process, not the sum; see `measureRSS` for why not os/exec's own)\n", rssRounds)
 	if r.candidate != "" {
@@ -232,16 +294,23 @@ func (r *report) render() string {
 		}
 		b.WriteString("\n")
 	}
+	fmt.Fprintf(&b, "- late writes (fan-out): the share of the rig's delayed writes (a bench relay's replies, a proxy's chunks) "+
+		"made more than %v after they were due, over the measured runs, · the median of each run's latest: "+
+		"time the rig, not the distance or the plugin, added because it did not get a core in time\n", lateBy)
+	if r.unstamped > 0 {
+		fmt.Fprintf(&b, "- **the bench relays read %d chunks without a kernel receive timestamp**: their delays were counted from the read, "+
+			"later than the arrival, for those\n", r.unstamped)
+	}
 	b.WriteString(r.targetsTable())
 
 	for _, s := range r.sections() {
 		fmt.Fprintf(&b, "\n## %s\n\n%s\n\n", s.title, s.intro)
-		proxyHead, proxyAlign := "", ""
-		if s.proxies {
-			proxyHead, proxyAlign = " proxies CPU |", "---:|"
+		lateHead, lateAlign := "", ""
+		if s.late {
+			lateHead, lateAlign = " late writes |", "---:|"
 		}
-		fmt.Fprintf(&b, "| what | median | p25–p75 | CPU | Postfix CPU |%s peak RSS | runs | %s |\n|---|---:|---:|---:|---:|%s---:|---:|---:|\n",
-			proxyHead, s.ratioHead, proxyAlign)
+		fmt.Fprintf(&b, "| what | median | p25–p75 | CPU | Postfix CPU | %s |%s peak RSS | runs | %s |\n|---|---:|---:|---:|---:|---:|%s---:|---:|---:|\n",
+			s.rigHead, lateHead, s.ratioHead, lateAlign)
 		for _, id := range s.ids {
 			sc := r.get(id)
 			if sc == nil {
@@ -271,14 +340,14 @@ func (r *report) render() string {
 			if len(sc.rss) > 0 {
 				rss = fmt.Sprintf("%.1f MB", float64(sc.medianRSS())/1e6)
 			}
-			proxies := ""
-			if s.proxies {
-				proxies = " " + ms(sc.medianOf(func(s sample) time.Duration { return s.harness })) + " |"
+			rig := ms(sc.medianOf(func(s sample) time.Duration { return s.harness }))
+			if s.late {
+				rig += " | " + sc.lateCell()
 			}
-			fmt.Fprintf(&b, "| %s<br>`%s` | %s | %s–%s | %s | %s |%s %s | %s | %s |\n", cell(sc.label), cell(sc.shown),
+			fmt.Fprintf(&b, "| %s<br>`%s` | %s | %s–%s | %s | %s | %s | %s | %s | %s |\n", cell(sc.label), cell(sc.shown),
 				ms(sc.median()), ms(quantile(sc.walls(), 0.25)), ms(quantile(sc.walls(), 0.75)),
 				ms(sc.medianOf(func(s sample) time.Duration { return s.cpu })),
-				ms(sc.medianOf(func(s sample) time.Duration { return s.postfix })), proxies, rss, runs, ratio)
+				ms(sc.medianOf(func(s sample) time.Duration { return s.postfix })), rig, rss, runs, ratio)
 		}
 	}
 	if !r.haveSSLCert {

@@ -72,3 +72,40 @@ func TestTargetResult(t *testing.T) {
 		})
 	}
 }
+
+func TestLateCell(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	tests := []struct {
+		name    string
+		samples []sample
+		want    string
+	}{
+		{"no rig", []sample{{}, {}}, "–"},
+		{"none late", []sample{{writes: 7}, {writes: 7}}, "0.0 % · 0.00 ms"},
+		{"share over all runs, median of each run's latest", []sample{
+			{writes: 100, late: 10, maxLate: 2 * ms}, {writes: 100, late: 30, maxLate: 4 * ms}, {writes: 200, late: 0}},
+			"10.0 % · 2.00 ms"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sc := &scenario{samples: tc.samples}
+			if got := sc.lateCell(); got != tc.want {
+				t.Errorf("lateCell of %+v = %q, want %q", tc.samples, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLatenessNote(t *testing.T) {
+	t.Parallel()
+	var l lateness
+	now := time.Now()
+	for _, due := range []time.Time{now.Add(time.Hour), now, now.Add(-50 * time.Millisecond), now.Add(-20 * time.Millisecond)} {
+		l.note(due)
+	}
+	if w, n, m := l.writes.Load(), l.late.Load(), time.Duration(l.maxLate.Load()); w != 4 || n != 2 || m < 50*time.Millisecond {
+		t.Errorf("after writes due in an hour, now, 50 ms and 20 ms ago: writes %d, late %d, latest %v; want 4, 2, at least 50ms", w, n, m)
+	}
+}
