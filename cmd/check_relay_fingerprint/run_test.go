@@ -902,3 +902,54 @@ func TestRunJSON(t *testing.T) {
 		})
 	}
 }
+
+// hookListener runs hook once, before handing on the first connection.
+type hookListener struct {
+	net.Listener
+	once sync.Once
+	hook func()
+}
+
+func (l *hookListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.once.Do(l.hook)
+	}
+	return c, err
+}
+
+// TestRunTableRewrittenDuringProbe rewrites the table in place while the
+// relay is being probed, after the check scanned it (a tiny table takes
+// well under a millisecond; the relay holds its banner back 300 ms): the
+// check must say UNKNOWN and why, not judge the relay by a file that is
+// no longer what it scanned.
+func TestRunTableRewrittenDuringProbe(t *testing.T) {
+	t.Parallel()
+	cert := rtCert(t, "cliff.example.org", 90)
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := fingerprint.SHA256.PublicKey(leaf)
+	path := rtWrite(t, t.TempDir(), "relay_clientcerts", key+" cliff.example.org\n")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := rtServeOn(t, &hookListener{Listener: ln, hook: func() {
+		time.Sleep(300 * time.Millisecond)
+		// Same size, another key: only the modification time tells.
+		other := strings.Repeat("0", 2) + key[2:]
+		if err := os.WriteFile(path, []byte(other+" cliff.example.org\n"), 0o644); err != nil {
+			t.Error(err)
+		}
+		later := time.Now().Add(time.Hour)
+		if err := os.Chtimes(path, later, later); err != nil {
+			t.Error(err)
+		}
+	}}, cert, false)
+	code, out, _ := rtRun(t, "-H", addr, "--table", "texthash:"+path)
+	if code != 3 || !strings.Contains(out, "changed while it was read") {
+		t.Errorf("check of a table rewritten in place during the probe: exit %d, output\n%s\nwant 3 and the table changed while it was read", code, out)
+	}
+}
