@@ -1,9 +1,7 @@
 package bench
 
 import (
-	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
@@ -21,10 +19,7 @@ import (
 // newCert makes a self-signed certificate for cn, valid for a year.
 func newCert(tb testing.TB, cn string) *x509.Certificate {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	key := newKey(tb, elliptic.P256())
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
@@ -33,15 +28,7 @@ func newCert(tb testing.TB, cn string) *x509.Certificate {
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.AddDate(1, 0, 0),
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return c
+	return sign(tb, tmpl, tmpl, key, key)
 }
 
 // BenchmarkJudge times what the plugin does with a table once the probes

@@ -38,18 +38,14 @@ type delayProxy struct {
 	target string
 	delay  time.Duration
 	lateness
-	ls     []net.Listener
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
+	connSet
 }
 
 // startDelayProxy listens on n ports of 127.0.0.1 (p.addrs); everything
 // stops in tb.Cleanup.
 func startDelayProxy(tb testing.TB, target string, delay time.Duration, n int) *delayProxy {
 	tb.Helper()
-	p := &delayProxy{target: target, delay: delay, conns: map[net.Conn]struct{}{}}
+	p := &delayProxy{target: target, delay: delay}
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -63,39 +59,6 @@ func startDelayProxy(tb testing.TB, target string, delay time.Duration, n int) *
 	}
 	tb.Cleanup(p.close)
 	return p
-}
-
-func (p *delayProxy) close() {
-	p.mu.Lock()
-	p.closed = true
-	for _, l := range p.ls {
-		l.Close()
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
-}
-
-// track registers c for closing; it reports false (and closes c) once the
-// proxy is closing.
-func (p *delayProxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		c.Close()
-		return false
-	}
-	p.conns[c] = struct{}{}
-	return true
-}
-
-func (p *delayProxy) untrack(c net.Conn) {
-	p.mu.Lock()
-	delete(p.conns, c)
-	p.mu.Unlock()
-	c.Close()
 }
 
 func (p *delayProxy) accept(l net.Listener) {

@@ -47,7 +47,6 @@ import (
 	"io"
 	"math/big"
 	"net"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -94,11 +93,7 @@ type relaySet struct {
 	unstamped  atomic.Int64 // reads that came without a kernel timestamp
 	lateness                // of the replies (banner, TLS flights included)
 
-	ls     []net.Listener
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
+	connSet
 }
 
 // relay is one bench relay: its replies and its TLS configuration.
@@ -114,7 +109,7 @@ type relay struct {
 // stops in tb.Cleanup.
 func startRelays(tb testing.TB, n int, d time.Duration) *relaySet {
 	tb.Helper()
-	s := &relaySet{delay: d, conns: map[net.Conn]struct{}{}}
+	s := &relaySet{delay: d}
 	tb.Cleanup(s.close)
 	ca, caKey := newCA(tb)
 	for i := range n {
@@ -153,41 +148,6 @@ func startRelays(tb testing.TB, n int, d time.Duration) *relaySet {
 	return s
 }
 
-func (s *relaySet) close() {
-	s.mu.Lock()
-	s.closed = true
-	for _, l := range s.ls {
-		l.Close()
-	}
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-}
-
-// track registers c for closing; it reports false (and closes c) once the
-// set is closing.
-func (s *relaySet) track(c net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		c.Close()
-		return false
-	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	return true
-}
-
-func (s *relaySet) untrack(c net.Conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	c.Close()
-	s.wg.Done()
-}
-
 func (r *relay) accept(l net.Listener) {
 	defer r.set.wg.Done()
 	for {
@@ -198,12 +158,14 @@ func (r *relay) accept(l net.Listener) {
 		if !r.set.track(c) {
 			return
 		}
+		r.set.wg.Add(1)
 		go r.serve(c.(*net.TCPConn))
 	}
 }
 
 // serve runs the dialogue of the file comment on one connection.
 func (r *relay) serve(tc *net.TCPConn) {
+	defer r.set.wg.Done()
 	defer r.set.untrack(tc)
 	accepted := time.Now()
 	c, err := newStampedConn(tc, r.set)
@@ -379,10 +341,7 @@ func receiveTime(oob []byte) (time.Time, bool) {
 // E-series intermediates. Self-signed here; the plugin does not verify.
 func newCA(tb testing.TB) (*x509.Certificate, *ecdsa.PrivateKey) {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	key := newKey(tb, elliptic.P384())
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
@@ -395,15 +354,7 @@ func newCA(tb testing.TB) (*x509.Certificate, *ecdsa.PrivateKey) {
 		IsCA:                  true,
 		MaxPathLenZero:        true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return c, key
+	return sign(tb, tmpl, tmpl, key, key), key
 }
 
 // newLeaf makes a relay's key (ECDSA P-256) and certificate for name,
@@ -411,10 +362,7 @@ func newCA(tb testing.TB) (*x509.Certificate, *ecdsa.PrivateKey) {
 // (a relay presents the same certificate to receivers).
 func newLeaf(tb testing.TB, name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	key := newKey(tb, elliptic.P256())
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		tb.Fatal(err)
@@ -429,7 +377,24 @@ func newLeaf(tb testing.TB, name string, ca *x509.Certificate, caKey *ecdsa.Priv
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	return sign(tb, tmpl, ca, key, caKey), key
+}
+
+// newKey makes an ECDSA key on curve.
+func newKey(tb testing.TB, curve elliptic.Curve) *ecdsa.PrivateKey {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(curve, rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return key
+}
+
+// sign makes the certificate tmpl for key, issued by parent with
+// parentKey (tmpl and key themselves: self-signed), and parses it back.
+func sign(tb testing.TB, tmpl, parent *x509.Certificate, key, parentKey *ecdsa.PrivateKey) *x509.Certificate {
+	tb.Helper()
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -437,5 +402,5 @@ func newLeaf(tb testing.TB, name string, ca *x509.Certificate, caKey *ecdsa.Priv
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return c, key
+	return c
 }
