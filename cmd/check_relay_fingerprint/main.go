@@ -16,6 +16,9 @@ func main() {
 	// One P more than Go's default: table.Scan leaves one P free for the
 	// probes running meanwhile (with every P computing, Go would notice
 	// a relay's answer only every 10 ms) and still keeps every CPU busy.
-	runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
+	// An admin's GOMAXPROCS stands as set.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -2,19 +2,18 @@
 
 package table
 
-import (
-	"io"
-	"os"
-)
+import "os"
 
 // mapFile reads the first size bytes of f into memory: elsewhere than on
 // Linux, Scan copies the file as Read does, and nothing needs unmapping.
 func mapFile(f *os.File, size int) ([]byte, func() error, error) {
-	data := make([]byte, size)
-	if _, err := io.ReadFull(f, data); err != nil {
-		return nil, nil, err
-	}
-	return data, nil, nil
+	return readFile(f, size)
+}
+
+// changed reports whether the file described by a at a scan's start is
+// described otherwise by b: another size or modification time.
+func changed(a, b os.FileInfo) bool {
+	return a.Size() != b.Size() || !a.ModTime().Equal(b.ModTime())
 }
 
 // release does nothing: elsewhere than on Linux, Scan's data is no

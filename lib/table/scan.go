@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"math/bits"
 	"os"
 	"runtime"
@@ -100,8 +101,8 @@ func (s *Summary) Lookup(key string) (Entry, bool) {
 
 // Find looks keys up in the scanned file, for Lookup: it finds each in the
 // key set and parses its logical line again. It fails when the file no
-// longer holds there what Scan read (its size or modification time differ,
-// or a found key is no longer there), or after Close.
+// longer holds there what Scan read (its size, modification or status
+// change time differ, or a found key is no longer there), or after Close.
 func (s *Summary) Find(keys []string) error {
 	if s.sc == nil {
 		return fmt.Errorf("%s: find keys: the scan is closed", s.Path)
@@ -112,7 +113,7 @@ func (s *Summary) Find(keys []string) error {
 		if err != nil {
 			return fmt.Errorf("read table source: %w", err)
 		}
-		if fi.Size() != s.stat.Size() || !fi.ModTime().Equal(s.stat.ModTime()) {
+		if changed(s.stat, fi) {
 			return fmt.Errorf("%s: the file changed while it was read (rewritten in place?): run the check again", s.Path)
 		}
 	}
@@ -248,7 +249,8 @@ type scanner struct {
 	parts  []part
 	mapped bool // data is a mapping of the file, which release may unmap
 
-	mu sync.Mutex // guards part.parsed
+	mu   sync.Mutex   // guards part.parsed
+	seen atomic.Int64 // physical lines parsed so far, all parts
 
 	// The key set, built in file order a part at a time by whoever holds
 	// setMu (see finished).
@@ -259,6 +261,8 @@ type scanner struct {
 	entries uint32   // entries of the parts in the set
 	lines   int      // lines of the parts in the set
 	dups    []dup
+	spill   map[uint32]string // the keys of the set's entries not in one run of bytes, by offset
+	refused bool              // a part was refused: the set stops growing
 }
 
 // rec returns entry number i, counted over the parts in the set, in file
@@ -319,6 +323,15 @@ func scan(path string, data []byte, mark func(key string) bool, keep int, lim li
 	}
 
 	sum := &Summary{Path: path, n: s.n, found: map[string]Entry{}, sc: s}
+	if err := s.guard(func() error { s.merge(sum, keep); return nil }); err != nil {
+		return nil, err
+	}
+	return sum, nil
+}
+
+// merge puts the warnings of the parts, duplicates included, and their
+// marked entries into sum. It reads keys back from the mapping.
+func (s *scanner) merge(sum *Summary, keep int) {
 	dups := s.dups
 	slices.SortFunc(dups, func(a, b dup) int { return int(a.r.line&^spilled) - int(b.r.line&^spilled) })
 	for i := range s.parts {
@@ -345,7 +358,6 @@ func scan(path string, data []byte, mark func(key string) bool, keep int, lim li
 	for _, d := range dups {
 		sum.Warnings = append(sum.Warnings, s.dupWarning(d))
 	}
-	return sum, nil
 }
 
 // finished notes that part k is parsed (k < 0: none) and, unless another
@@ -488,6 +500,7 @@ func (s *scanner) parse(p *part, mark func(key string) bool, keep int, lim limit
 		} else {
 			ps.asciiTo = int64(wend)
 		}
+		first := line
 		for off := w; off < wend; line++ {
 			end := wend
 			if i := bytes.IndexByte(s.data[off:wend], '\n'); i >= 0 {
@@ -499,6 +512,13 @@ func (s *scanner) parse(p *part, mark func(key string) bool, keep int, lim limit
 			}
 			ps.line(line, off, end-trailingLF(s.data[off:end]))
 			off = end
+		}
+		if s.seen.Add(int64(line-first)) > int64(lim.lines) {
+			// Over the limit of lines, all parts together: Parse refuses
+			// such input before it reads an entry, and the key set's
+			// entry numbers must stay within entryMask.
+			p.refused = true
+			return
 		}
 		if s.mapped && w > done {
 			release(s.data[done:w])
@@ -538,7 +558,16 @@ func refusal(path string, data []byte, lim limits) error {
 // numbers its entries' lines on, stores the first entry of each of its
 // keys the set does not hold, and notes the others as duplicates.
 func (s *scanner) dedup(p *part) {
+	if s.refused = s.refused || p.refused; s.refused {
+		return // the scan fails: nothing more to number or look up
+	}
 	p.base, p.first = s.entries, s.lines
+	for off, k := range p.spill {
+		if s.spill == nil {
+			s.spill = map[uint32]string{}
+		}
+		s.spill[off] = k
+	}
 	for j := range p.recs {
 		r := &p.recs[j]
 		r.line += uint32(p.first)
@@ -620,11 +649,7 @@ func (s *scanner) lookup(c string) (record, bool) {
 // key returns the text of the key of r.
 func (s *scanner) key(r record) string {
 	if r.line&spilled != 0 {
-		for _, p := range s.parts[:min(s.next+1, len(s.parts))] {
-			if k, ok := p.spill[r.off]; ok {
-				return k
-			}
-		}
+		return s.spill[r.off]
 	}
 	text := s.s[r.off:]
 	if i := strings.IndexByte(text, '\n'); i >= 0 {
@@ -650,7 +675,7 @@ func (s *scanner) guard(f func() error) (err error) {
 			if _, fault := r.(interface{ Addr() uintptr }); !fault {
 				panic(r)
 			}
-			err = fmt.Errorf("%s: the file shrank while it was read (rewritten in place?): %v", s.path, r)
+			err = fmt.Errorf("%s: the file shrank while it was read (rewritten in place?), or reading it failed", s.path)
 		}
 	}()
 	return f()
@@ -682,4 +707,14 @@ func (s *scanner) entryAt(r record) (Entry, bool) {
 	}
 	p.flush()
 	return e, e.Line != 0
+}
+
+// readFile reads the first size bytes of f into memory, for Scan where the
+// file is not mapped: nothing needs unmapping.
+func readFile(f *os.File, size int) ([]byte, func() error, error) {
+	data := make([]byte, size)
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, nil, err
+	}
+	return data, nil, nil
 }

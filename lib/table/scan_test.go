@@ -383,3 +383,68 @@ func firstDiff(a, b []Warning) any {
 	}
 	return nil
 }
+
+// TestScanMergeTruncated truncates a scanned file with duplicates and
+// words their warnings again, as Scan does at its end from the mapping:
+// the fault must come back as an error (Scan runs merge under guard), not
+// kill the process.
+func TestScanMergeTruncated(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("Scan maps the file only on Linux")
+	}
+	path := filepath.Join(t.TempDir(), "relay_clientcerts")
+	table := benchTable(2000)
+	if err := os.WriteFile(path, append(table, table...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Scan(path, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sum.Close()
+	if len(sum.Warnings) != 2000 {
+		t.Fatalf("Scan of a table written twice: %d warnings, want 2000 duplicates", len(sum.Warnings))
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	err = sum.sc.guard(func() error { sum.sc.merge(&Summary{}, 0); return nil })
+	if err == nil || !strings.Contains(err.Error(), "shrank while it was read") {
+		t.Errorf("duplicate warnings worded from a truncated mapping: %v, want the error that it shrank", err)
+	}
+}
+
+// TestScanRewrittenMtimeKept rewrites a scanned file in place with the
+// same size and sets its modification time back, as touch -r or rsync -t
+// would: the status-change time still tells (Linux).
+func TestScanRewrittenMtimeKept(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("the status-change time is read on Linux")
+	}
+	path := filepath.Join(t.TempDir(), "relay_clientcerts")
+	if err := os.WriteFile(path, []byte("AB:CD relay1\nEF:01 relay2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Scan(path, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sum.Close()
+	time.Sleep(20 * time.Millisecond) // past the file system's timestamp granularity
+	if err := os.WriteFile(path, []byte("AB:CD relay1\n12:34 relay3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	err = sum.Find([]string{"EF:01"})
+	if err == nil || !strings.Contains(err.Error(), "the file changed while it was read") {
+		t.Errorf("Find after an in-place rewrite with the modification time set back = %v, want the error that the file changed", err)
+	}
+}
