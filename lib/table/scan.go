@@ -520,9 +520,11 @@ func (s *scanner) parse(p *part, mark func(key string) bool, keep int, lim limit
 			p.refused = true
 			return
 		}
-		if s.mapped && w > done {
-			release(s.data[done:w])
-			done = w
+		if s.mapped {
+			// The window's last logical line may still be read (it is
+			// judged when the next one starts): its pages come back.
+			release(s.data[done:wend])
+			done = wend
 		}
 		w = wend
 	}
