@@ -181,9 +181,11 @@ func Scan(path string, mark func(key string) bool, keep int) (*Summary, error) {
 		f.Close()
 		return nil, fmt.Errorf("read table source: %w", err)
 	}
-	// A part per P but one: while every P computes, Go notices a network
-	// connection that became ready (a relay's answer to a probe running
-	// meanwhile) only when sysmon polls, every 10 ms.
+	// A worker per P but one: while every P computes, Go notices a
+	// network connection that became ready (a relay's answer to a probe
+	// running meanwhile) only when sysmon polls, every 10 ms. Four parts a
+	// worker, so that the parts' ends, where a worker waits or puts parts
+	// into the key set, come apart.
 	workers := max(runtime.GOMAXPROCS(0)-1, 1)
 	parts := min(4*workers, 1+len(data)/minPart)
 	sum, err := scan(path, data, mark, keep, limits{MaxBytes, MaxLines, MaxLineBytes}, parts, workers, unmap != nil)

@@ -8,8 +8,9 @@
 // every byte of the file: [Table.Bytes] of an unedited table is the parsed
 // input, byte for byte. The edit methods change only the bytes they edit.
 // [Scan] judges a file the same way, with the same code, for a check that
-// needs no edit: it streams the file and keeps only the warnings, the
-// number of keys and the entries of a few wanted keys.
+// needs no edit: it maps the file, parses it in parts on several
+// goroutines, and keeps only the warnings, the number of keys and where
+// each key is, for [Summary.Find].
 //
 // It does not compile tables, run postmap, lock or write files, or read
 // pattern tables (regexp:, pcre:, cidr: ...), whose syntax differs.
@@ -266,7 +267,8 @@ func check(path string, data []byte, lim limits) (lines int, err error) {
 // (mmap) would be faster for big tables, but the keys, values and Lines
 // would then point into the file itself, and a file truncated while they
 // live (an editor that rewrites it in place) would kill the process with
-// SIGBUS when they are read, even from a private mapping.
+// SIGBUS when they are read, even from a private mapping. Scan maps the
+// file, but reads it only under a guard and keeps no string into it.
 func Read(path string) (*Table, error) {
 	f, fi, err := open(path)
 	if err != nil {
