@@ -355,6 +355,7 @@ func TestBench(t *testing.T) {
 		plugins(fmt.Sprintf("fan-%d", n), fanLabel(n), relays.addrs[:n], fmt.Sprintf("R%d", maxRelays), relays, &relays.lateness)
 	}
 	plugins("fan-50-100000", "check_relay_fingerprint, 50 relays, 100 000 entries", relays.addrs[:50], "R100000", relays, &relays.lateness)
+	plugins("fan-1-100000", "check_relay_fingerprint, 1 relay, 100 000 entries", relays.addrs[:1], "R100000", relays, &relays.lateness)
 	add(&scenario{id: "openssl-relay", label: "openssl s_client | openssl x509, 1 relay",
 		shown: "sh -c 'openssl s_client -starttls smtp -connect ADDR </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256'",
 		argv:  []string{"/bin/sh", "-c", "openssl s_client -starttls smtp -connect " + relays.addrs[0] + " </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"},
