@@ -455,7 +455,11 @@ func buildPlugin(t *testing.T, dir, name string, env ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
+	// No fork while the copy is open for writing (ETXTBSY at its exec).
+	syscall.ForkLock.RLock()
+	err = os.WriteFile(bin, data, 0o755)
+	syscall.ForkLock.RUnlock()
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Remove(linked); err != nil {

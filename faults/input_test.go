@@ -292,7 +292,12 @@ func symlink(t *testing.T, target, p string) {
 
 func writeFile(t testing.TB, p, content string, mode os.FileMode) {
 	t.Helper()
-	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+	// No fork while the file is open for writing: a child holding the fd
+	// until its exec would make running a script fail with ETXTBSY.
+	syscall.ForkLock.RLock()
+	err := os.WriteFile(p, []byte(content), mode)
+	syscall.ForkLock.RUnlock()
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chmod(p, mode); err != nil {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,7 +58,12 @@ func fxFakePostmap(t *testing.T, fail bool) (logFile string) {
 	if fail {
 		script += "echo 'postmap: fatal: open database: No space left on device' >&2\nexit 1\n"
 	}
-	if err := os.WriteFile(filepath.Join(bin, "postmap"), []byte(script), 0o755); err != nil {
+	// No fork while the script is open for writing: a child holding the
+	// fd until its exec would make running it fail with ETXTBSY.
+	syscall.ForkLock.RLock()
+	err := os.WriteFile(filepath.Join(bin, "postmap"), []byte(script), 0o755)
+	syscall.ForkLock.RUnlock()
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -96,10 +97,16 @@ func TestQueryFailingCommand(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			bin := filepath.Join(t.TempDir(), "postconf")
-			if err := os.WriteFile(bin, []byte("#!/bin/sh\n"+tc.body+"\n"), 0o755); err != nil {
+			// No fork while the script is open for writing: a child
+			// holding the fd until its exec would make running the
+			// script fail with ETXTBSY (text file busy; Go issue 22315).
+			syscall.ForkLock.RLock()
+			err := os.WriteFile(bin, []byte("#!/bin/sh\n"+tc.body+"\n"), 0o755)
+			syscall.ForkLock.RUnlock()
+			if err != nil {
 				t.Fatal(err)
 			}
-			_, err := Query(context.Background(), bin, "")
+			_, err = Query(context.Background(), bin, "")
 			if err == nil || !strings.HasSuffix(err.Error(), tc.want) {
 				t.Fatalf("Query with a postconf doing %q: error = %v, want one ending %q", tc.body, err, tc.want)
 			}

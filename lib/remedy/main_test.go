@@ -128,7 +128,11 @@ func publicTestBinary(t *testing.T) string {
 		t.Fatal(err)
 	}
 	copyExe := filepath.Join(publicDir(t), "remedy.test")
-	if err := os.WriteFile(copyExe, data, 0o755); err != nil {
+	// No fork while the copy is open for writing (ETXTBSY at its exec).
+	syscall.ForkLock.RLock()
+	err = os.WriteFile(copyExe, data, 0o755)
+	syscall.ForkLock.RUnlock()
+	if err != nil {
 		t.Fatal(err)
 	}
 	return copyExe

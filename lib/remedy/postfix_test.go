@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -19,7 +20,12 @@ func fakeCommand(t *testing.T, name, body string) (path, argsFile string) {
 	path = filepath.Join(dir, name)
 	argsFile = filepath.Join(dir, "args")
 	script := "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > '" + argsFile + "'\n" + body + "\n"
-	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+	// No fork while the script is open for writing: a child holding the
+	// fd until its exec would make running it fail with ETXTBSY.
+	syscall.ForkLock.RLock()
+	err := os.WriteFile(path, []byte(script), 0o755)
+	syscall.ForkLock.RUnlock()
+	if err != nil {
 		t.Fatal(err)
 	}
 	return path, argsFile
