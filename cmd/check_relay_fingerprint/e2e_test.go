@@ -222,6 +222,7 @@ func TestE2E(t *testing.T) {
 	t.Run("validity", w.testValidity)
 	t.Run("fix", w.testFix)
 	t.Run("digest", w.testDigest)
+	t.Run("digest alias", w.testDigestAlias)
 	t.Run("two tables", w.testTwoTables)
 	t.Run("certificate chain", w.testChain)
 }
@@ -551,6 +552,31 @@ func (w *e2eWorld) testDigest(t *testing.T) {
 					}
 				})
 			}
+		})
+	}
+}
+
+// testDigestAlias: a receiver whose smtpd_tls_fingerprint_digest is one
+// of OpenSSL's other names of SHA-256 (Postfix looks it up with
+// EVP_get_digestbyname). --postconf reads it and agrees with Postfix.
+func (w *e2eWorld) testDigestAlias(t *testing.T) {
+	w.present(t, w.base)
+	recv := postfixtest.Start(t, postfixtest.Options{Digest: "SHA2-256"})
+	for _, tc := range []struct {
+		name       string
+		table      string
+		smtp, code int
+	}{
+		{"sha256 listed", e2eEntry(w.base.Fingerprint("sha256"), e2eRelayName), 250, exitOK},
+		{"md5 listed", e2eEntry(w.base.Fingerprint("md5"), e2eRelayName), 454, exitCritical},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			recv.SetTable(t, []byte(tc.table))
+			smtp, transcript := recv.Swaks(t, w.base, false)
+			o := e2ePlugin(t, "-H", w.relay.SMTPAddr, "--postconf", recv.ConfigDir)
+			e2eWantSMTP(t, smtp, tc.smtp, tc.table, transcript)
+			e2eWantCode(t, o, tc.code)
+			e2eAgree(t, smtp, transcript, o, "")
 		})
 	}
 }

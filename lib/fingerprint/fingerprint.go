@@ -37,13 +37,33 @@ const (
 // Digests lists every supported digest, weakest first.
 var Digests = []Digest{MD5, SHA1, SHA224, SHA256, SHA384, SHA512}
 
-// ParseDigest accepts a digest name as postconf prints it, in any case.
+// ParseDigest accepts a digest name as postconf prints it, in any case,
+// and the other names OpenSSL gives the same digests, which Postfix
+// accepts too (it looks smtpd_tls_fingerprint_digest up with
+// EVP_get_digestbyname): "SHA2-256" and "SHA-256" are SHA256, for one.
+// Digests Postfix accepts but this package lacks (SHA3-256, BLAKE2b512,
+// SM3...) are errors.
 func ParseDigest(s string) (Digest, error) {
-	d := Digest(strings.ToLower(strings.TrimSpace(s)))
+	name := strings.ToLower(strings.TrimSpace(s))
+	d := Digest(name)
+	if alias, ok := digestAliases[name]; ok {
+		d = alias
+	}
 	if d.Size() == 0 {
-		return "", fmt.Errorf("unknown digest %q: expected one of md5, sha1, sha224, sha256, sha384, sha512", s)
+		return "", fmt.Errorf("unknown digest %q: expected one of md5, sha1, sha224, sha256, sha384, sha512 (or an OpenSSL name of one, such as sha2-256)", s)
 	}
 	return d, nil
+}
+
+// digestAliases maps OpenSSL 3's other names of the digests, lower-cased
+// (openssl list -digest-algorithms), to the names postconf documents.
+var digestAliases = map[string]Digest{
+	"ssl3-md5": MD5,
+	"sha-1":    SHA1, "ssl3-sha1": SHA1,
+	"sha-224": SHA224, "sha2-224": SHA224,
+	"sha-256": SHA256, "sha2-256": SHA256,
+	"sha-384": SHA384, "sha2-384": SHA384,
+	"sha-512": SHA512, "sha2-512": SHA512,
 }
 
 // Size returns the digest's length in bytes, or 0 for an unknown digest.

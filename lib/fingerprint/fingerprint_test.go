@@ -77,6 +77,16 @@ func TestParseDigest(t *testing.T) {
 		{" md5 ", MD5, false},
 		{"sha3", "", true},
 		{"", "", true},
+		// OpenSSL's other names, which Postfix accepts too.
+		{"SHA2-256", SHA256, false},
+		{"sha-256", SHA256, false},
+		{"SSL3-MD5", MD5, false},
+		{"sha-1", SHA1, false},
+		{"sha2-512", SHA512, false},
+		// Postfix accepts these; this package lacks them.
+		{"sha3-256", "", true},
+		{"sha512-256", "", true},
+		{"blake2b512", "", true},
 	} {
 		got, err := ParseDigest(tc.in)
 		if (err != nil) != tc.err || got != tc.want {
