@@ -215,6 +215,18 @@ func (f *fake) startTLS(cfg *tls.Config) {
 	f.Conn, f.r = tc, bufio.NewReader(tc)
 }
 
+// readRecord reads one TLS record (the ClientHello), whole: closing with
+// unread bytes would send the client a reset instead of the end of stream.
+func (f *fake) readRecord() {
+	var h [5]byte
+	if _, err := io.ReadFull(f.r, h[:]); err != nil {
+		panic(errStopScript)
+	}
+	if _, err := io.CopyN(io.Discard, f.r, int64(h[3])<<8|int64(h[4])); err != nil {
+		panic(errStopScript)
+	}
+}
+
 // drain reads until the client closes the connection.
 func (f *fake) drain() {
 	_, _ = io.Copy(io.Discard, f.r)

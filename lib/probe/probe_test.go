@@ -344,6 +344,9 @@ func TestProbeFakes(t *testing.T) {
 				f.send(ehloStartTLS)
 				f.expect("STARTTLS")
 				f.send("220 2.0.0 ready\r\n")
+				// Close once the ClientHello is in: closing before it
+				// arrives races it, and the client may see a reset.
+				f.readRecord()
 			},
 			wantStage: StageTLS, wantErr: errServerClosed,
 		},
