@@ -277,7 +277,7 @@ func readReceivers(specs []groupSpec) []check.Receiver {
 	})
 }
 
-// scanReceivers streams every table's source for the check only, keeping
+// scanReceivers scans every table's source for the check only, keeping
 // just where each key is, and checks its compiled file against it. Each
 // scanned table stays open for findObserved until closeReceivers.
 func scanReceivers(specs []groupSpec, d fingerprint.Digest) []check.Receiver {
