@@ -325,11 +325,18 @@ func scan(path string, data []byte, mark func(key string) bool, keep int, lim li
 	}
 
 	sum := &Summary{Path: path, n: s.n, found: map[string]Entry{}, sc: s}
+	if testHookBeforeMerge != nil {
+		testHookBeforeMerge(path)
+	}
 	if err := s.guard(func() error { s.merge(sum, keep); return nil }); err != nil {
 		return nil, err
 	}
 	return sum, nil
 }
+
+// testHookBeforeMerge, when a test sets it, runs before scan words the
+// duplicate warnings from the mapping.
+var testHookBeforeMerge func(path string)
 
 // merge puts the warnings of the parts, duplicates included, and their
 // marked entries into sum. It reads keys back from the mapping.

@@ -384,12 +384,11 @@ func firstDiff(a, b []Warning) any {
 	return nil
 }
 
-// TestScanMergeTruncated truncates a scanned file with duplicates and
-// words their warnings again, as Scan does at its end from the mapping:
-// the fault must come back as an error (Scan runs merge under guard), not
-// kill the process.
+// TestScanMergeTruncated truncates a scanned file with duplicates just
+// before Scan words their warnings, which reads the keys back from the
+// mapping: Scan must return an error, not die of SIGBUS. Not parallel: it
+// sets a hook of the package's.
 func TestScanMergeTruncated(t *testing.T) {
-	t.Parallel()
 	if runtime.GOOS != "linux" {
 		t.Skip("Scan maps the file only on Linux")
 	}
@@ -398,20 +397,20 @@ func TestScanMergeTruncated(t *testing.T) {
 	if err := os.WriteFile(path, append(table, table...), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	testHookBeforeMerge = func(p string) {
+		if p == path {
+			if err := os.Truncate(p, 0); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer func() { testHookBeforeMerge = nil }()
 	sum, err := Scan(path, nil, 0)
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		sum.Close()
 	}
-	defer sum.Close()
-	if len(sum.Warnings) != 2000 {
-		t.Fatalf("Scan of a table written twice: %d warnings, want 2000 duplicates", len(sum.Warnings))
-	}
-	if err := os.Truncate(path, 0); err != nil {
-		t.Fatal(err)
-	}
-	err = sum.sc.guard(func() error { sum.sc.merge(&Summary{}, 0); return nil })
 	if err == nil || !strings.Contains(err.Error(), "shrank while it was read") {
-		t.Errorf("duplicate warnings worded from a truncated mapping: %v, want the error that it shrank", err)
+		t.Errorf("Scan of a table truncated before its duplicate warnings: %v, want the error that it shrank", err)
 	}
 }
 
