@@ -536,6 +536,9 @@ func (in *Instance) stop(tb testing.TB) {
 		tb.Logf("postfixtest: maillog of %s:\n%s", in.ConfigDir, in.Maillog())
 	}
 	pid := in.masterPID()
+	// Its children now: once master is gone they are init's, and would no
+	// longer be found as master's; some (smtpd) hold the listening sockets.
+	kids := childrenNamed(pid, "")
 	out, err := in.postfix("stop")
 	if err != nil {
 		tb.Logf("postfixtest: postfix -c %s stop: %v\n%s", in.ConfigDir, err, out)
@@ -552,9 +555,11 @@ func (in *Instance) stop(tb testing.TB) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// Children exit on their own once master is gone; wait for them too, so
-	// the directory can be removed.
-	for len(childrenNamed(pid, "")) > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	// that the directory can be removed and nothing listens on the ports.
+	for _, kid := range kids {
+		for processExists(kid) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 }
 
