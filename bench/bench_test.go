@@ -63,7 +63,7 @@ type scenario struct {
 	env    []string // added to the environment
 	plugin bool     // a run of the plugin (or of the candidate)
 	// rig, when set, are bench relays the run must have completed a TLS
-	// handshake with, relays handshakes in all.
+	// handshake with each of the first relays of.
 	rig    *relaySet
 	relays int
 	// late, when set, counts the delayed writes of the rig the run uses.
@@ -93,9 +93,12 @@ type sample struct {
 // own just inside the Postfix reading, so that scanning /proc is not
 // counted as the rig's.
 func (sc *scenario) run(record bool, postfix *peers) {
-	var hs0, w0, l0 int64
+	var w0, l0 int64
+	var hs0 []int64
 	if sc.rig != nil {
-		hs0 = sc.rig.handshakes.Load()
+		for i := range sc.relays {
+			hs0 = append(hs0, sc.rig.handshakes[i].Load())
+		}
 	}
 	if sc.late != nil {
 		sc.late.maxLate.Store(0)
@@ -118,9 +121,11 @@ func (sc *scenario) run(record bool, postfix *peers) {
 		sc.failed = append(sc.failed, fmt.Sprintf("exit %d: %v: %.300s", code, err, out))
 		return
 	}
-	if sc.rig != nil {
-		if got := sc.rig.handshakes.Load() - hs0; got != int64(sc.relays) {
-			sc.failed = append(sc.failed, fmt.Sprintf("the bench relays completed %d TLS handshakes, want %d", got, sc.relays))
+	for i, n0 := range hs0 {
+		// Every relay named, once: a run that probed one relay twice
+		// and another not at all must not count.
+		if got := sc.rig.handshakes[i].Load() - n0; got != 1 {
+			sc.failed = append(sc.failed, fmt.Sprintf("bench relay %d (%s) completed %d TLS handshakes in the run, want 1", i, sc.rig.addrs[i], got))
 			return
 		}
 	}

@@ -9,11 +9,12 @@ package bench
 // split, so a round trip through the proxy costs two delays plus what the
 // two endpoints spend.
 //
-// The TCP handshake to a distant server costs a round trip before its
-// banner can even be sent; the kernel completes the client's connect to
-// the proxy at once, so the proxy waits one round trip (two delays) before
-// it dials upstream. The client therefore sees the banner three delays
-// after it connected, as it would across the network.
+// The TCP handshake to a distant server costs three delays before its
+// banner can even be sent (the SYN, the SYN-ACK back, the client's ACK,
+// after which the server's accept returns); the kernel completes the
+// client's connect to the proxy at once, so the proxy waits three delays
+// before it dials upstream. The client therefore sees the banner four
+// delays after it began to connect, as it would across the network.
 //
 // Reads from the target set TCP_QUICKACK, so the proxy ACKs promptly like
 // the plugin does and adds no delayed-ACK stall of its own; the direct
@@ -79,7 +80,7 @@ func (p *delayProxy) accept(l net.Listener) {
 func (p *delayProxy) serve(client net.Conn) {
 	defer p.wg.Done()
 	defer p.untrack(client)
-	time.Sleep(2 * p.delay) // the SYN, SYN-ACK round trip to the distant server
+	time.Sleep(3 * p.delay) // the SYN, SYN-ACK and ACK to and from the distant server
 	up, err := net.DialTimeout("tcp", p.target, 10*time.Second)
 	if err != nil {
 		return

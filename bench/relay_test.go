@@ -16,14 +16,17 @@ package bench
 //
 // HELO, NOOP and RSET get 250, anything else 502. It does not ask the
 // client for a certificate (smtpd_tls_ask_ccert = no, Postfix's default),
-// so Go sends its one session ticket in its first flight, as OpenSSL
-// sends its tickets with its own; nothing is written that the client is
-// not waiting for.
+// so Go sends its one session ticket in its first flight (OpenSSL sends
+// its tickets after the client's Finished, with the reply to the EHLO
+// that follows it: the client waits for the same round trips either way);
+// nothing is written that the client is not waiting for.
 //
 // Distance: every chunk each way is delayed by the one-way delay D, as by
-// the delaying proxy. The relay sends the banner three delays after it
-// accepted (a connect round trip, then the banner's way back, as the proxy
-// does), and writes each reply 2D after the client's chunk it answers
+// the delaying proxy. The relay sends the banner four delays after it
+// accepted, as the proxy does: across the network the SYN takes D, the
+// SYN-ACK D back (the client's connect returns), the client's ACK D (only
+// then does the server's accept return and Postfix send its banner), and
+// the banner D back. It writes each reply 2D after the client's chunk it answers
 // arrived: D for the chunk's way in, D for the reply's way out. Both
 // delays are taken at once, before the write, so the relay needs no
 // goroutine and no queue per chunk: one goroutine per connection, which
@@ -89,9 +92,9 @@ type relaySet struct {
 	certs []*x509.Certificate // leaf certificate of each relay
 	delay time.Duration
 
-	handshakes atomic.Int64 // TLS handshakes completed, all relays
-	unstamped  atomic.Int64 // reads that came without a kernel timestamp
-	lateness                // of the replies (banner, TLS flights included)
+	handshakes []atomic.Int64 // TLS handshakes completed, by relay
+	unstamped  atomic.Int64   // reads that came without a kernel timestamp
+	lateness                  // of the replies (banner, TLS flights included)
 
 	connSet
 }
@@ -99,6 +102,7 @@ type relaySet struct {
 // relay is one bench relay: its replies and its TLS configuration.
 type relay struct {
 	set                      *relaySet
+	i                        int // its index in set
 	banner, ehlo, ehloTLS    []byte
 	helo                     []byte
 	tls                      *tls.Config
@@ -109,7 +113,7 @@ type relay struct {
 // stops in tb.Cleanup.
 func startRelays(tb testing.TB, n int, d time.Duration) *relaySet {
 	tb.Helper()
-	s := &relaySet{delay: d}
+	s := &relaySet{delay: d, handshakes: make([]atomic.Int64, n)}
 	tb.Cleanup(s.close)
 	ca, caKey := newCA(tb)
 	for i := range n {
@@ -125,6 +129,7 @@ func startRelays(tb testing.TB, n int, d time.Duration) *relaySet {
 		s.certs = append(s.certs, leaf)
 		r := &relay{
 			set:    s,
+			i:      i,
 			banner: []byte("220 " + name + " ESMTP Postfix (Debian/GNU)\r\n"),
 			ehlo: []byte("250-" + name + "\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n250-STARTTLS\r\n" +
 				"250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"),
@@ -173,9 +178,9 @@ func (r *relay) serve(tc *net.TCPConn) {
 		return
 	}
 	_ = tc.SetDeadline(accepted.Add(relayDeadline))
-	// The connect round trip and the banner's way back: due 3 delays after
-	// the accept, as through the proxy.
-	c.arrived = accepted.Add(r.set.delay)
+	// The SYN, SYN-ACK and ACK, then the banner's way back: due 4 delays
+	// after the accept, as through the proxy.
+	c.arrived = accepted.Add(2 * r.set.delay)
 	if _, err := c.Write(r.banner); err != nil {
 		return
 	}
@@ -225,7 +230,7 @@ func (r *relay) serve(tc *net.TCPConn) {
 			if err := tconn.Handshake(); err != nil {
 				return
 			}
-			r.set.handshakes.Add(1)
+			r.set.handshakes[r.i].Add(1)
 			rw = tconn
 			br.Reset(tconn)
 			continue
@@ -308,7 +313,7 @@ func (c *stampedConn) Read(p []byte) (int, error) {
 }
 
 // Write sends p once 2D have passed since the latest chunk from the
-// client arrived (3D after the accept for the banner), and counts the
+// client arrived (4D after the accept for the banner), and counts the
 // reply as late when that was more than lateBy ago.
 func (c *stampedConn) Write(p []byte) (int, error) {
 	due := c.arrived.Add(2 * c.set.delay)

@@ -56,14 +56,17 @@ func ParseDigest(s string) (Digest, error) {
 }
 
 // digestAliases maps OpenSSL 3's other names of the digests, lower-cased
-// (openssl list -digest-algorithms), to the names postconf documents.
+// (openssl list -digest-algorithms: its aliases, its signature names that
+// stand for the digest, and the digests' object identifiers), to the names
+// postconf documents. Each was checked with posttls-finger -d NAME against
+// openssl x509 -fingerprint.
 var digestAliases = map[string]Digest{
-	"ssl3-md5": MD5,
-	"sha-1":    SHA1, "ssl3-sha1": SHA1,
-	"sha-224": SHA224, "sha2-224": SHA224,
-	"sha-256": SHA256, "sha2-256": SHA256,
-	"sha-384": SHA384, "sha2-384": SHA384,
-	"sha-512": SHA512, "sha2-512": SHA512,
+	"ssl3-md5": MD5, "rsa-md5": MD5, "md5withrsaencryption": MD5, "1.2.840.113549.2.5": MD5,
+	"sha-1": SHA1, "ssl3-sha1": SHA1, "rsa-sha1": SHA1, "rsa-sha1-2": SHA1, "sha1withrsaencryption": SHA1, "1.3.14.3.2.26": SHA1,
+	"sha-224": SHA224, "sha2-224": SHA224, "rsa-sha224": SHA224, "sha224withrsaencryption": SHA224, "2.16.840.1.101.3.4.2.4": SHA224,
+	"sha-256": SHA256, "sha2-256": SHA256, "rsa-sha256": SHA256, "sha256withrsaencryption": SHA256, "2.16.840.1.101.3.4.2.1": SHA256,
+	"sha-384": SHA384, "sha2-384": SHA384, "rsa-sha384": SHA384, "sha384withrsaencryption": SHA384, "2.16.840.1.101.3.4.2.2": SHA384,
+	"sha-512": SHA512, "sha2-512": SHA512, "rsa-sha512": SHA512, "sha512withrsaencryption": SHA512, "2.16.840.1.101.3.4.2.3": SHA512,
 }
 
 // Size returns the digest's length in bytes, or 0 for an unknown digest.

@@ -83,6 +83,12 @@ func TestParseDigest(t *testing.T) {
 		{"SSL3-MD5", MD5, false},
 		{"sha-1", SHA1, false},
 		{"sha2-512", SHA512, false},
+		{"RSA-SHA256", SHA256, false},
+		{"sha384WithRSAEncryption", SHA384, false},
+		{"2.16.840.1.101.3.4.2.1", SHA256, false},
+		{"RSA-SHA1-2", SHA1, false},
+		{"sha512-224", "", true},  // another digest
+		{"sha1WithRSA", "", true}, // OpenSSL refuses it too
 		// Postfix accepts these; this package lacks them.
 		{"sha3-256", "", true},
 		{"sha512-256", "", true},

@@ -536,6 +536,12 @@ func (in *Instance) stop(tb testing.TB) {
 		tb.Logf("postfixtest: maillog of %s:\n%s", in.ConfigDir, in.Maillog())
 	}
 	pid := in.masterPID()
+	if comm, _, ok := procStat(pid); !ok || comm != "master" {
+		// No master, or a stale pid file naming a pid that another
+		// process has since been given: nothing of ours to wait for or
+		// kill.
+		pid = 0
+	}
 	// Its children now: once master is gone they are init's, and would no
 	// longer be found as master's; some (smtpd) hold the listening sockets.
 	kids := childrenNamed(pid, "")

@@ -3,8 +3,12 @@ package postfixtest
 import (
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -310,5 +314,31 @@ func TestRequireMissingProgram(t *testing.T) {
 				t.Errorf("CI=%q: Fatal %v, Skip %v; want Fatal %v, Skip %v", tc.ci, r.fatal, r.skip, tc.wantFatal, !tc.wantFatal)
 			}
 		})
+	}
+}
+
+// TestStopStalePidFile: a stopped instance whose master.pid names a pid
+// that another process has since been given. Stop must leave that process
+// alone (it used to kill its whole process group).
+func TestStopStalePidFile(t *testing.T) {
+	t.Parallel()
+	in := Start(t, Options{})
+	in.Stop(t)
+	other := exec.Command("sleep", "30")
+	other.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = other.Process.Kill()
+		_ = other.Wait()
+	}()
+	pidFile := filepath.Join(in.QueueDir, "pid", "master.pid")
+	if err := os.WriteFile(pidFile, []byte(fmt.Sprintf("%11d\n", other.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in.stop(t) // Stop runs once: call what it runs
+	if !processExists(other.Process.Pid) { // a zombie counts as gone
+		t.Errorf("after Stop with a stale master.pid naming pid %d (sleep): gone, want it still running", other.Process.Pid)
 	}
 }
