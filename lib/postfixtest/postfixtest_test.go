@@ -337,8 +337,9 @@ func TestStopStalePidFile(t *testing.T) {
 	if err := os.WriteFile(pidFile, []byte(fmt.Sprintf("%11d\n", other.Process.Pid)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	in.stop(t)                             // Stop runs once: call what it runs
-	if !processExists(other.Process.Pid) { // a zombie counts as gone
+	// Stop runs once: call what it runs. A zombie counts as gone.
+	in.stop(t)
+	if !processExists(other.Process.Pid) {
 		t.Errorf("after Stop with a stale master.pid naming pid %d (sleep): gone, want it still running", other.Process.Pid)
 	}
 }
