@@ -242,7 +242,7 @@ func (r *report) sections() []section {
 				"its own ECDSA P-256 key and certificate (90 days, sent with the ECDSA P-384 intermediate that issued it, "+
 				"as Let's Encrypt's default today), a Postfix 3.7 smtpd's dialogue "+
 				"(banner, EHLO with STARTTLS, STARTTLS, TLS 1.3 from Go's crypto/tls, EHLO, QUIT), "+
-				"every chunk delayed %v each way (the banner 3 delays after connect, each reply 2 delays after the "+
+				"every chunk delayed %v each way (the banner 4 delays after connect, each reply 2 delays after the "+
 				"kernel's receive time of what it answers). Tables: R%d lists the %d relays' public-key fingerprints; "+
 				"R100000 is 99 800 generated entries, then the same %d. Every run must get OK from the plugin "+
 				"and a completed TLS handshake from every relay it names. "+
@@ -256,7 +256,7 @@ func (r *report) sections() []section {
 		{
 			title: "Fan-out, each relay a proxy to the one real Postfix (reference rig)",
 			intro: fmt.Sprintf("Distinct 127.0.0.1 ports, each a delaying proxy (proxy_test.go) in the bench process "+
-				"adding %v one way to every chunk (and a round trip before connecting upstream), all in front of the "+
+				"adding %v one way to every chunk (and three delays before connecting upstream), all in front of the "+
 				"one Postfix: every relay presents the same certificate, and Postfix (one smtpd per connection) and the "+
 				"proxies spend their CPU on the 2 cores the plugin uses. Tables: T1 and T100000, the Postfix's "+
 				"public-key fingerprint last. Proxies CPU is what the bench process spent meanwhile. "+
