@@ -233,10 +233,10 @@ const KeptNotes = maxNotes
 
 // Add judges the key of entry e.
 func (k *KeyNotes) Add(e table.Entry) {
-	if !k.Notable(e.Key) {
-		return
-	}
 	d, ok := fingerprint.Guess(e.Key)
+	if ok && d == k.digest {
+		return // what Notable says, with d kept for the note
+	}
 	if k.n++; len(k.first) == maxNotes {
 		return
 	}
