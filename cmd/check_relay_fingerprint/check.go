@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,6 +37,8 @@ type checkCmd struct {
 	Warning     string   `short:"w" default:"${warning_days}" placeholder:"DAYS|RANGE" group:"Thresholds" help:"WARNING when a certificate has fewer than DAYS days left; a value with ':' or '@' is a Monitoring Plugins range. Default: ${default}."`
 	Critical    string   `short:"c" default:"${critical_days}" placeholder:"DAYS|RANGE" group:"Thresholds" help:"CRITICAL when a certificate has fewer than DAYS days left; a range as for -w. Default: ${default}."`
 	Unreachable string   `enum:"unknown,critical" default:"unknown" group:"Thresholds" help:"State for a relay that cannot be probed: unknown or critical. Default: ${default}."`
+	CacheDir    string   `name:"cache-dir" placeholder:"DIR" group:"Matching" help:"Keep what the check learns of each table in DIR (created 0700, used only if it is this user's and no one else may write it), so that the next check does not parse a table whose bytes are unchanged (compared by checksum, on every check). Default: $XDG_CACHE_HOME/check_relay_fingerprint, else ~/.cache/check_relay_fingerprint."`
+	NoCache     bool     `name:"no-cache" group:"Matching" help:"Parse every table on every check, keeping nothing between checks."`
 
 	fixFlags `embed:""`
 }
@@ -121,7 +124,7 @@ func (c *checkCmd) Run(e *env, code *int) error {
 	if c.fixFlags.any() {
 		recv = readReceivers(specs)
 	} else {
-		recv = scanReceivers(specs, cfg.Digest)
+		recv = scanReceivers(specs, cfg.Digest, c.cache(cfg.Digest))
 		defer closeReceivers(recv)
 	}
 	wg.Wait()
@@ -164,6 +167,11 @@ func (c *checkCmd) Run(e *env, code *int) error {
 	}
 	if c.Verbose > 0 {
 		res.Long = append(res.Long, verboseLines(cfg, obs, c.Verbose)...)
+		for _, rc := range recv {
+			if rc.Summary != nil && rc.Summary.CacheNote != "" {
+				res.Long = append(res.Long, fmt.Sprintf("%s: %s", rc.Spec.Path, rc.Summary.CacheNote))
+			}
+		}
 	}
 	status := e.stdout
 	if c.FixTo == "-" {
@@ -277,13 +285,36 @@ func readReceivers(specs []groupSpec) []check.Receiver {
 	})
 }
 
+// cache returns the scan cache of the tables judged under digest d, or
+// nil for none: --no-cache, or no directory known.
+func (c *checkCmd) cache(d fingerprint.Digest) *table.Cache {
+	dir := c.CacheDir
+	if c.NoCache {
+		return nil
+	}
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return nil // no $XDG_CACHE_HOME, no $HOME: no cache
+		}
+		dir = filepath.Join(base, "check_relay_fingerprint")
+	}
+	// The notes on keys (KeyNotes.Notable) depend on the digest only.
+	return &table.Cache{Dir: dir, Tag: "key notes under " + string(d)}
+}
+
 // scanReceivers scans every table's source for the check only, keeping
-// just where each key is, and checks its compiled file against it. Each
+// just where each key is, and checks its compiled file against it; with a
+// cache, a table unchanged since a check before is not parsed again. Each
 // scanned table stays open for findObserved until closeReceivers.
-func scanReceivers(specs []groupSpec, d fingerprint.Digest) []check.Receiver {
+func scanReceivers(specs []groupSpec, d fingerprint.Digest, cache *table.Cache) []check.Receiver {
 	return receivers(specs, func(s table.Spec, rc *check.Receiver) (err error) {
 		notes := check.NewKeyNotes(s.Path, d)
-		rc.Summary, err = table.Scan(s.Path, notes.Notable, check.KeptNotes)
+		if cache != nil {
+			rc.Summary, err = cache.Scan(s.Path, notes.Notable, check.KeptNotes)
+		} else {
+			rc.Summary, err = table.Scan(s.Path, notes.Notable, check.KeptNotes)
+		}
 		if err != nil {
 			return err
 		}

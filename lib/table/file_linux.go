@@ -1,6 +1,8 @@
 package table
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"syscall"
 	"unsafe"
@@ -50,4 +52,37 @@ func release(b []byte) {
 	if n := len(b) &^ (page - 1); n > 0 {
 		_ = syscall.Madvise(b[:n], syscall.MADV_DONTNEED)
 	}
+}
+
+// private checks that the file fi describes is the user's own and that no
+// one else may write it: what a cache file and its directory must be.
+func private(fi os.FileInfo) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return errors.New("its owner is not known")
+	}
+	if uid := os.Geteuid(); int(st.Uid) != uid {
+		return fmt.Errorf("owned by uid %d, not by this user (uid %d)", st.Uid, uid)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("others may write it (mode %v)", fi.Mode().Perm())
+	}
+	return nil
+}
+
+// fileID names the file fi describes by its device and inode numbers.
+func fileID(fi os.FileInfo) string {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+	}
+	return ""
+}
+
+// statID is what a cache compares of the status of a file: its device,
+// inode, size, modification and status change times, to the nanosecond.
+func statID(fi os.FileInfo) string {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return fmt.Sprintf("%d:%d %d %d.%09d %d.%09d", st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
+	}
+	return ""
 }

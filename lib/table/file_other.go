@@ -2,7 +2,10 @@
 
 package table
 
-import "os"
+import (
+	"errors"
+	"os"
+)
 
 // mapFile reads the first size bytes of f into memory: elsewhere than on
 // Linux, Scan copies the file as Read does, and nothing needs unmapping.
@@ -19,3 +22,15 @@ func changed(a, b os.FileInfo) bool {
 // release does nothing: elsewhere than on Linux, Scan's data is no
 // mapping.
 func release([]byte) {}
+
+// private refuses every file: elsewhere than on Linux, there is no scan
+// cache.
+func private(os.FileInfo) error {
+	return errors.New("the scan cache is kept on Linux only")
+}
+
+// fileID is "": elsewhere than on Linux, files are named by path.
+func fileID(os.FileInfo) string { return "" }
+
+// statID is "": elsewhere than on Linux, there is no scan cache.
+func statID(os.FileInfo) string { return "" }

@@ -3,9 +3,11 @@ package table
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
+	"io/fs"
 	"math/bits"
 	"os"
 	"runtime"
@@ -76,6 +78,10 @@ type Summary struct {
 	// is not set. Marks counts every entry marked.
 	Marked []Entry
 	Marks  int
+	// CacheNote says, for a verbose report, whether the Summary came from
+	// a Cache or why not, and whether Find saved what it learned to one.
+	// It is "" when Scan was given no Cache.
+	CacheNote string
 
 	n     int              // distinct keys
 	found map[string]Entry // the keys found by Find, by index form
@@ -83,6 +89,15 @@ type Summary struct {
 	unmap func() error     // releases sc.data; nil when it is not a mapping
 	file  *os.File         // the file scanned; nil when not Scan's own
 	stat  os.FileInfo      // file, when Scan opened it
+
+	// With a Cache: where to save, and what.
+	cache     *Cache
+	cacheFile string
+	keep      int
+	size      uint64
+	pieces    []piece           // the file's checksums
+	answers   map[string]answer // the keys looked up, by index form
+	dirty     bool              // the cache file does not hold all that s knows
 }
 
 // Len returns the number of distinct keys, the number of entries that
@@ -117,13 +132,16 @@ func (s *Summary) Find(keys []string) error {
 			return fmt.Errorf("%s: the file changed while it was read (rewritten in place?): run the check again", s.Path)
 		}
 	}
-	return s.sc.guard(func() error {
+	err := s.sc.guard(func() error {
 		for _, k := range keys {
 			c := string(canonAppend(nil, k))
 			if _, ok := s.found[c]; ok {
 				continue
 			}
-			r, ok := s.sc.lookup(c)
+			r, ok, err := s.where(c)
+			if err != nil {
+				return err
+			}
 			if !ok {
 				continue
 			}
@@ -136,6 +154,62 @@ func (s *Summary) Find(keys []string) error {
 		}
 		return nil
 	})
+	if err == nil && s.cache != nil && s.dirty {
+		note := "saved to the scan cache " + s.cacheFile
+		if err := s.cache.save(s.cacheFile, s, s.keep); err != nil {
+			note = "not saved to the scan cache: " + err.Error()
+		} else {
+			s.dirty = false
+		}
+		if s.CacheNote != "" {
+			note = s.CacheNote + "; " + note
+		}
+		s.CacheNote = note
+	}
+	return err
+}
+
+// where returns the record of the first entry whose key has the index
+// form c, and whether there is one: from the cache, or else from the key
+// set, which a Summary from the cache builds first (see rescan).
+func (s *Summary) where(c string) (record, bool, error) {
+	if a, ok := s.answers[c]; ok {
+		return record{off: a.off, line: a.line}, a.found, nil
+	}
+	if s.sc.slots == nil {
+		if err := s.rescan(); err != nil {
+			return record{}, false, err
+		}
+	}
+	r, ok := s.sc.lookup(c)
+	if s.answers != nil {
+		if len(s.answers) >= maxCachedAnswers {
+			clear(s.answers) // the keys of this run come back
+		}
+		s.answers[c] = answer{found: ok, off: r.off, line: r.line &^ spilled}
+		s.dirty = true
+	}
+	return r, ok, nil
+}
+
+// rescan parses the file of a Summary from the cache, for a key the cache
+// knows nothing of, as Scan would have; what it finds must be what the
+// cache said.
+func (s *Summary) rescan() error {
+	workers := max(runtime.GOMAXPROCS(0)-1, 1)
+	parts := min(4*workers, 1+len(s.sc.data)/minPart)
+	sum, err := scan(s.Path, s.sc.data, nil, 0, limits{MaxBytes, MaxLines, MaxLineBytes}, parts, workers, s.sc.mapped, true)
+	if err != nil {
+		return err
+	}
+	if sum.n != s.n || !slices.Equal(sum.Warnings, s.Warnings) {
+		// Not the bytes cached after all: a change between the check of
+		// the checksums and the parse.
+		return fmt.Errorf("%s: the file changed while it was read (rewritten in place?): run the check again", s.Path)
+	}
+	s.sc, s.pieces = sum.sc, sum.pieces
+	s.CacheNote = "the scan cache " + s.cacheFile + " did not know every key looked up: the file was parsed"
+	return nil
 }
 
 // Close releases the file and the key set; Lookup goes on answering for
@@ -168,6 +242,11 @@ func (s *Summary) Close() error {
 // caller that wants every CPU busy while it also waits on the network
 // raises GOMAXPROCS to one more than the CPUs.
 func Scan(path string, mark func(key string) bool, keep int) (*Summary, error) {
+	return scanPath(path, mark, keep, nil)
+}
+
+// scanPath is Scan, and Cache.Scan when c is not nil.
+func scanPath(path string, mark func(key string) bool, keep int, c *Cache) (*Summary, error) {
 	f, fi, err := open(path)
 	if err != nil {
 		return nil, err
@@ -181,6 +260,20 @@ func Scan(path string, mark func(key string) bool, keep int) (*Summary, error) {
 		f.Close()
 		return nil, fmt.Errorf("read table source: %w", err)
 	}
+	var name, note string
+	if c != nil {
+		var sum *Summary
+		if name, err = c.file(path); err != nil {
+			note, c = "scan cache not used: "+err.Error(), nil
+		} else if sum, err = c.load(name, path, fi, data, keep, unmap != nil); err == nil {
+			sum.sc = &scanner{path: path, data: data, s: unsafe.String(unsafe.SliceData(data), len(data)), mapped: unmap != nil}
+			sum.cache, sum.cacheFile, sum.keep, sum.size = c, name, keep, uint64(len(data))
+			sum.unmap, sum.file, sum.stat = unmap, f, fi
+			return sum, nil
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			note = "scan cache " + name + " not used: " + err.Error()
+		}
+	}
 	// A worker per P but one: while every P computes, Go notices a
 	// network connection that became ready (a relay's answer to a probe
 	// running meanwhile) only when sysmon polls, every 10 ms. Four parts a
@@ -188,7 +281,7 @@ func Scan(path string, mark func(key string) bool, keep int) (*Summary, error) {
 	// into the key set, come apart.
 	workers := max(runtime.GOMAXPROCS(0)-1, 1)
 	parts := min(4*workers, 1+len(data)/minPart)
-	sum, err := scan(path, data, mark, keep, limits{MaxBytes, MaxLines, MaxLineBytes}, parts, workers, unmap != nil)
+	sum, err := scan(path, data, mark, keep, limits{MaxBytes, MaxLines, MaxLineBytes}, parts, workers, unmap != nil, c != nil)
 	if err != nil {
 		if unmap != nil {
 			unmap()
@@ -197,6 +290,11 @@ func Scan(path string, mark func(key string) bool, keep int) (*Summary, error) {
 		return nil, err
 	}
 	sum.unmap, sum.file, sum.stat = unmap, f, fi
+	sum.CacheNote = note
+	if c != nil {
+		sum.cache, sum.cacheFile, sum.keep, sum.size = c, name, keep, uint64(len(data))
+		sum.answers, sum.dirty = map[string]answer{}, true
+	}
 	return sum, nil
 }
 
@@ -228,6 +326,7 @@ type part struct {
 	warnings   []Warning
 	recs       []record // its entries, in file order
 	spill      map[uint32]string
+	pieces     []piece // the checksums of its windows, when scanner.sums
 	marked     []Entry
 	marks      int
 	parsed     bool   // under scanner.mu
@@ -250,6 +349,7 @@ type scanner struct {
 	ix     index  // only for its seed and hash
 	parts  []part
 	mapped bool // data is a mapping of the file, which release may unmap
+	sums   bool // take the checksums of the file for a Cache (see part.pieces)
 
 	mu   sync.Mutex   // guards part.parsed
 	seen atomic.Int64 // physical lines parsed so far, all parts
@@ -277,8 +377,9 @@ func (s *scanner) rec(i uint32) record {
 }
 
 // scan is Scan of data, the contents of path, within the limits lim, cut
-// into at most n parts parsed by at most workers goroutines.
-func scan(path string, data []byte, mark func(key string) bool, keep int, lim limits, n, workers int, mapped bool) (*Summary, error) {
+// into at most n parts parsed by at most workers goroutines; with sums,
+// it takes the checksums of data for a Cache too.
+func scan(path string, data []byte, mark func(key string) bool, keep int, lim limits, n, workers int, mapped, sums bool) (*Summary, error) {
 	if len(data) > lim.bytes {
 		return nil, fmt.Errorf("%s: %d bytes is over the limit of %d bytes for a table source file", path, len(data), lim.bytes)
 	}
@@ -288,6 +389,7 @@ func scan(path string, data []byte, mark func(key string) bool, keep int, lim li
 		s:      unsafe.String(unsafe.SliceData(data), len(data)),
 		ix:     index{seed: maphash.MakeSeed()},
 		mapped: mapped,
+		sums:   sums,
 	}
 	// Size the key set for an entry every 96 bytes (see parse), so that
 	// it rarely grows.
@@ -330,6 +432,9 @@ func scan(path string, data []byte, mark func(key string) bool, keep int, lim li
 	}
 	if err := s.guard(func() error { s.merge(sum, keep); return nil }); err != nil {
 		return nil, err
+	}
+	for _, p := range s.parts {
+		sum.pieces = append(sum.pieces, p.pieces...)
 	}
 	return sum, nil
 }
@@ -501,6 +606,9 @@ func (s *scanner) parse(p *part, mark func(key string) bool, keep int, lim limit
 		if bytes.IndexByte(s.data[w:wend], 0) >= 0 {
 			p.refused = true
 			return
+		}
+		if s.sums {
+			p.pieces = append(p.pieces, sums(s.data[w:wend], wend))
 		}
 		if !isASCII(s.data[w:wend]) {
 			ps.asciiFrom, ps.asciiTo = 0, 0

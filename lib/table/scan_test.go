@@ -34,7 +34,7 @@ func checkScan(t *testing.T, data []byte, lim limits) {
 	for _, parts := range scanParts {
 		var marks atomic.Int64
 		mark := func(string) bool { marks.Add(1); return true }
-		sum, serr := scan("t", data, mark, MaxLines, lim, parts, 2, false)
+		sum, serr := scan("t", data, mark, MaxLines, lim, parts, 2, false, false)
 		if (perr != nil) != (serr != nil) {
 			t.Fatalf("%d parts, input %q: Parse error %v, Scan error %v", parts, data, perr, serr)
 		}
@@ -149,7 +149,7 @@ func TestScanRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := scan("t", []byte(tt.in), nil, 0, small, 2, 2, false)
+			_, err := scan("t", []byte(tt.in), nil, 0, small, 2, 2, false, false)
 			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.want)) {
 				t.Errorf("scan(%q) error = %v, want prefix %q", tt.in, err, tt.want)
 			}
@@ -164,7 +164,7 @@ func TestScanRefuses(t *testing.T) {
 func TestScanHashCollision(t *testing.T) {
 	t.Parallel()
 	data := []byte("AA:01 x\nAA:02 y\naa:01 z\n\"q\n r\" 1\n\"Q\n R\" 2\n")
-	sum, err := scan("t", data, nil, 0, limits{MaxBytes, MaxLines, MaxLineBytes}, 1, 1, false)
+	sum, err := scan("t", data, nil, 0, limits{MaxBytes, MaxLines, MaxLineBytes}, 1, 1, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func BenchmarkScan(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
-				sum, err := scan("bench", data, func(string) bool { return false }, 10, limits{MaxBytes, MaxLines, MaxLineBytes}, parts, parts, false)
+				sum, err := scan("bench", data, func(string) bool { return false }, 10, limits{MaxBytes, MaxLines, MaxLineBytes}, parts, parts, false, false)
 				if err != nil || sum.Len() != n {
 					b.Fatalf("scan: %v, %d keys", err, sum.Len())
 				}

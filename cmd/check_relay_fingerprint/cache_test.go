@@ -1,0 +1,78 @@
+package main
+
+import (
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
+)
+
+// TestMain gives the tests a scan cache of their own (the default is under
+// $XDG_CACHE_HOME), not the user's.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "crf-cache-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_CACHE_HOME", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// TestRunCache runs the check of one table again and again: parsed and
+// saved, then from the cache with the same result, then after an edit of
+// the same size that drops the relay's key, parsed again: CRITICAL. With
+// --no-cache nothing is kept.
+func TestRunCache(t *testing.T) {
+	t.Parallel()
+	cert := rtCert(t, "cliff.example.org", 90)
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := fingerprint.SHA256.PublicKey(leaf)
+	dir := t.TempDir()
+	other := "00" + key[2:]
+	path := rtWrite(t, dir, "relay_clientcerts", other+" old.example.org\n"+key+" cliff.example.org\n")
+	addr := rtServe(t, cert, false)
+	cache := filepath.Join(dir, "cache")
+	args := []string{"-H", addr, "--table", "texthash:" + path, "--cache-dir", cache, "-v"}
+
+	// The status line without its perfdata, which has the handshake time.
+	status := func(out string) string { return strings.SplitN(out, " | ", 2)[0] }
+	code, first, _ := rtRun(t, args...)
+	if code != 0 || !strings.Contains(first, path+": saved to the scan cache "+cache+"/scan-") {
+		t.Fatalf("first check: exit %d, output\n%s\nwant OK, saved to the scan cache", code, first)
+	}
+	code, second, _ := rtRun(t, args...)
+	if code != 0 || !strings.Contains(second, path+": from the scan cache "+cache+"/scan-") ||
+		status(second) != status(first) {
+		t.Fatalf("second check: exit %d, output\n%s\nwant OK from the scan cache, status line as before:\n%s", code, second, status(first))
+	}
+
+	// The relay's key edited away, the size kept.
+	if err := os.WriteFile(path, []byte(other+" old.example.org\n"+other[:len(other)-2]+"FF cliff.example.org\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, third, _ := rtRun(t, args...)
+	if code != 2 || !strings.Contains(third, "not used: the file changed since; saved to the scan cache") {
+		t.Errorf("after the edit: exit %d, output\n%s\nwant CRITICAL, the cache not used", code, third)
+	}
+	code, fourth, _ := rtRun(t, args...)
+	if code != 2 || !strings.Contains(fourth, "from the scan cache") || status(fourth) != status(third) {
+		t.Errorf("after the edit, again: exit %d, output\n%s\nwant CRITICAL from the cache, status line\n%s", code, fourth, status(third))
+	}
+
+	none := filepath.Join(dir, "none")
+	code, out, _ := rtRun(t, "-H", addr, "--table", "texthash:"+path, "--cache-dir", none, "--no-cache", "-v")
+	if code != 2 || strings.Contains(out, "scan cache") {
+		t.Errorf("--no-cache: exit %d, output\n%s\nwant CRITICAL, no word of a cache", code, out)
+	}
+	if _, err := os.Stat(none); !os.IsNotExist(err) {
+		t.Errorf("--no-cache: %s made (%v)", none, err)
+	}
+}

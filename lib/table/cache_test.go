@@ -1,0 +1,516 @@
+package table
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// cacheMark marks the keys that start with a digit, and cacheKeep keeps
+// two of them: enough to see marks cached, and counted past keep.
+func cacheMark(k string) bool { return k != "" && k[0] >= '0' && k[0] <= '9' }
+
+const cacheKeep = 2
+
+// cacheScan runs Cache.Scan and Find of keys on path, as a check does.
+func cacheScan(t *testing.T, c *Cache, path string, keys []string) *Summary {
+	t.Helper()
+	sum, err := c.Scan(path, cacheMark, cacheKeep)
+	if err != nil {
+		t.Fatalf("Cache.Scan(%s): %v", path, err)
+	}
+	if err := sum.Find(keys); err != nil {
+		t.Fatalf("Find on %s: %v", path, err)
+	}
+	if err := sum.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return sum
+}
+
+// sameAsScan checks that sum is what Scan without a cache makes of path:
+// the same Len, Warnings, marks, and Lookup of every key of keys.
+func sameAsScan(t *testing.T, what string, sum *Summary, path string, keys []string) {
+	t.Helper()
+	want, err := Scan(path, cacheMark, cacheKeep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer want.Close()
+	if err := want.Find(keys); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Len() != want.Len() || !slices.Equal(sum.Warnings, want.Warnings) ||
+		!slices.Equal(sum.Marked, want.Marked) || sum.Marks != want.Marks {
+		t.Errorf("%s: Len %d, Warnings %v, Marked %v (%d); Scan gives %d, %v, %v (%d)", what,
+			sum.Len(), sum.Warnings, sum.Marked, sum.Marks, want.Len(), want.Warnings, want.Marked, want.Marks)
+	}
+	for _, k := range keys {
+		se, sok := sum.Lookup(k)
+		we, wok := want.Lookup(k)
+		if se != we || sok != wok {
+			t.Errorf("%s: Lookup(%q) = %v, %v; Scan gives %v, %v", what, k, se, sok, we, wok)
+		}
+	}
+}
+
+func fromCache(sum *Summary) bool { return strings.HasPrefix(sum.CacheNote, "from the scan cache ") }
+
+// TestCacheFixtures scans every fixture three times through one cache:
+// parsed and saved; from the cache, for the same keys; from the cache,
+// for more keys, which parses the file again. Each time the Summary must
+// be what Scan without a cache makes.
+func TestCacheFixtures(t *testing.T) {
+	dir := t.TempDir()
+	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
+	for _, in := range fixtures(t) {
+		data, err := os.ReadFile(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, filepath.Base(in))
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tab, err := Parse(path, data)
+		if err != nil {
+			if _, serr := c.Scan(path, cacheMark, cacheKeep); serr == nil || serr.Error() != err.Error() {
+				t.Errorf("%s: Cache.Scan error %v, want %v", in, serr, err)
+			}
+			continue
+		}
+		var keys []string
+		for _, e := range tab.Entries {
+			keys = append(keys, e.Key, strings.ToLower(e.Key)+"x")
+		}
+		keys = append(keys, "absent")
+		half := keys[:len(keys)/2]
+
+		first := cacheScan(t, c, path, half)
+		if first.CacheNote != "saved to the scan cache "+first.cacheFile {
+			t.Errorf("%s, first scan: CacheNote %q, want saved", in, first.CacheNote)
+		}
+		sameAsScan(t, in+", first scan", first, path, half)
+
+		second := cacheScan(t, c, path, half)
+		if !fromCache(second) || second.sc != nil {
+			t.Errorf("%s, second scan: CacheNote %q, want from the cache", in, second.CacheNote)
+		}
+		sameAsScan(t, in+", second scan", second, path, half)
+
+		third := cacheScan(t, c, path, keys)
+		if want := "the scan cache " + third.cacheFile + " did not know every key looked up: the file was parsed; saved to the scan cache " + third.cacheFile; len(keys) > len(half) && third.CacheNote != want {
+			t.Errorf("%s, third scan (more keys): CacheNote %q, want saved", in, third.CacheNote)
+		}
+		sameAsScan(t, in+", third scan", third, path, keys)
+
+		fourth := cacheScan(t, c, path, keys)
+		if !fromCache(fourth) {
+			t.Errorf("%s, fourth scan: CacheNote %q, want from the cache", in, fourth.CacheNote)
+		}
+		sameAsScan(t, in+", fourth scan", fourth, path, keys)
+	}
+}
+
+// writeTable writes a table whose keys are fingerprints, with a duplicate
+// (a warning) and marked keys, and returns its path and keys.
+func writeTable(t *testing.T, dir string, n int) (string, []string) {
+	t.Helper()
+	var b strings.Builder
+	var keys []string
+	for i := range n {
+		k := fmt.Sprintf("%02X:%02X:%02X:", i>>16&0xff, i>>8&0xff, i&0xff) + strings.Repeat("5A:", 28) + "AB"
+		keys = append(keys, k)
+		b.WriteString(k + " relay" + string(rune('a'+i%26)) + ".example.org\n")
+	}
+	b.WriteString(keys[0] + " a duplicate\n")
+	path := filepath.Join(dir, "relay_clientcerts")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, keys
+}
+
+// TestCacheSameSizeEdit: a table edited in place to the same size, its
+// modification time set back, is parsed again: the cache trusts only the
+// checksums of the bytes.
+func TestCacheSameSizeEdit(t *testing.T) {
+	dir := t.TempDir()
+	path, keys := writeTable(t, dir, 40)
+	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
+	probe := []string{keys[5], "11:22"}
+	cacheScan(t, c, path, probe)
+	if sum := cacheScan(t, c, path, probe); !fromCache(sum) {
+		t.Fatalf("second scan: CacheNote %q, want from the cache", sum.CacheNote)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// keys[5] becomes another key of the same length, far into the file.
+	edited := bytes.Replace(data, []byte(keys[5]), []byte(strings.Replace(keys[5], "AB", "CD", 1)), 1)
+	if len(edited) != len(data) || bytes.Equal(edited, data) {
+		t.Fatal("the edit must keep the size and change the bytes")
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(edited, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	sum := cacheScan(t, c, path, probe)
+	if want := "scan cache " + sum.cacheFile + " not used: the file changed since; saved to the scan cache " + sum.cacheFile; sum.CacheNote != want {
+		t.Errorf("after the edit: CacheNote %q, want %q", sum.CacheNote, want)
+	}
+	if _, ok := sum.Lookup(keys[5]); ok {
+		t.Errorf("after the edit, Lookup(%s) found the key edited away", keys[5])
+	}
+	sameAsScan(t, "after the edit", sum, path, probe)
+}
+
+// TestCacheDamaged: a cache file cut short, with a byte changed, or not a
+// cache file at all is not used, and is replaced.
+func TestCacheDamaged(t *testing.T) {
+	dir := t.TempDir()
+	path, keys := writeTable(t, dir, 20)
+	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
+	probe := []string{keys[3], "11:22"}
+	name := cacheScan(t, c, path, probe).cacheFile
+	good, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := slices.Clone(good)
+	flipped[len(flipped)/2] ^= 1
+	for what, b := range map[string][]byte{
+		"empty":   nil,
+		"cut":     good[:len(good)-1],
+		"flipped": flipped,
+		"text":    []byte("AB:CD relay\n"),
+	} {
+		if err := os.WriteFile(name, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sum := cacheScan(t, c, path, probe)
+		if fromCache(sum) {
+			t.Errorf("%s cache file: used (%q)", what, sum.CacheNote)
+		}
+		sameAsScan(t, what+" cache file", sum, path, probe)
+		if sum := cacheScan(t, c, path, probe); !fromCache(sum) {
+			t.Errorf("%s cache file: not replaced (%q)", what, sum.CacheNote)
+		}
+	}
+}
+
+// TestCacheDecode feeds load every cache file that differs from a good
+// one in a byte, or is cut short, with its trailing checksum made right:
+// load fails or gives a Summary, and never panics.
+func TestCacheDecode(t *testing.T) {
+	dir := t.TempDir()
+	path, keys := writeTable(t, dir, 5)
+	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
+	name := cacheScan(t, c, path, keys[:2]).cacheFile
+	good, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	try := func(b []byte) {
+		b = binary.LittleEndian.AppendUint32(slices.Clone(b), crc32.Checksum(b, castagnoli))
+		if err := os.WriteFile(name, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.load(name, path, fi, data, cacheKeep, false)
+	}
+	body := good[:len(good)-4]
+	for i := len(cacheMagic); i < len(body); i++ {
+		for _, v := range []byte{0, 1, 0x7f, 0xff} {
+			b := slices.Clone(body)
+			b[i] = v
+			try(b)
+		}
+		try(body[:i])
+	}
+	try(body)
+	if _, err := c.load(name, path, fi, data, cacheKeep, false); err != nil {
+		t.Errorf("the good cache file, checksum made again: %v", err)
+	}
+}
+
+// TestCacheChecksums: a file whose status is the one cached but whose
+// bytes are not (two writes of the same size in one tick of the file
+// system's clock) is parsed again: load compares the checksums of its
+// bytes, in every piece.
+func TestCacheChecksums(t *testing.T) {
+	dir := t.TempDir()
+	path, keys := writeTable(t, dir, 30_000) // about 3 MiB: several pieces
+	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
+	sum := cacheScan(t, c, path, keys[:1])
+	if len(sum.pieces) < 3 {
+		t.Fatalf("%d pieces, want at least 3", len(sum.pieces))
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.load(sum.cacheFile, path, fi, data, cacheKeep, false); err != nil {
+		t.Fatalf("the bytes cached: %v", err)
+	}
+	for _, at := range []int{0, len(data) / 2, len(data) - 1} {
+		other := slices.Clone(data)
+		other[at] ^= 1
+		if _, err := c.load(sum.cacheFile, path, fi, other, cacheKeep, false); err == nil || err.Error() != "the file changed since" {
+			t.Errorf("byte %d of %d changed: load error %v, want the file changed since", at, len(data), err)
+		}
+	}
+}
+
+// TestCacheNotUsed: the cache is not used, and the Summary is Scan's, when
+// the directory is writable by others or a symbolic link, and a cache file
+// is not used when written for another executable, tag, keep or path.
+func TestCacheNotUsed(t *testing.T) {
+	dir := t.TempDir()
+	path, keys := writeTable(t, dir, 20)
+	probe := []string{keys[1], "11:22"}
+
+	open := filepath.Join(dir, "open")
+	if err := os.Mkdir(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "real"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "real"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{open, filepath.Join(dir, "link")} {
+		for range 2 {
+			sum := cacheScan(t, &Cache{Dir: d, Tag: "t"}, path, probe)
+			if !strings.HasPrefix(sum.CacheNote, "scan cache not used: ") {
+				t.Errorf("cache directory %s: CacheNote %q, want not used", d, sum.CacheNote)
+			}
+			sameAsScan(t, d, sum, path, probe)
+		}
+	}
+	if ents, _ := os.ReadDir(open); len(ents) != 0 {
+		t.Errorf("%s, writable by others: %d files written in it", open, len(ents))
+	}
+	if os.Geteuid() == 0 {
+		// Root may own another user's directory: it must not use it.
+		other := filepath.Join(dir, "other")
+		if err := os.Mkdir(other, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(other, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		sum := cacheScan(t, &Cache{Dir: other, Tag: "t"}, path, probe)
+		if !strings.Contains(sum.CacheNote, "owned by uid 65534") {
+			t.Errorf("cache directory owned by uid 65534: CacheNote %q, want not used", sum.CacheNote)
+		}
+	}
+
+	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
+	cacheScan(t, c, path, probe)
+	if sum := cacheScan(t, c, path, probe); !fromCache(sum) {
+		t.Fatalf("CacheNote %q, want from the cache", sum.CacheNote)
+	}
+	// Another keep: the same file, not used.
+	sum, err := c.Scan(path, cacheMark, cacheKeep+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum.Close()
+	if fromCache(sum) {
+		t.Errorf("another keep: the Summary came from the cache")
+	}
+	// Another tag: another file.
+	if sum := cacheScan(t, &Cache{Dir: c.Dir, Tag: "u"}, path, probe); fromCache(sum) {
+		t.Errorf("another tag: the Summary came from the cache")
+	}
+	// Another executable.
+	cacheScan(t, c, path, probe)
+	saved := exeID
+	t.Cleanup(func() { exeID = saved })
+	exeID = func() string { return "another build" }
+	if sum := cacheScan(t, c, path, probe); fromCache(sum) {
+		t.Errorf("another executable: the Summary came from the cache")
+	}
+	exeID = saved
+	// The same bytes at another path: another file, and messages name the path.
+	other := filepath.Join(dir, "copy")
+	data, _ := os.ReadFile(path)
+	if err := os.WriteFile(other, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if sum := cacheScan(t, c, other, probe); fromCache(sum) || !strings.HasPrefix(sum.Warnings[0].Msg, "duplicate") || sum.Warnings[0].Path != other {
+		t.Errorf("a copy of the table: CacheNote %q, warnings %v", sum.CacheNote, sum.Warnings)
+	}
+}
+
+// TestCacheConcurrent: checks of the same table for different keys at the
+// same time each get Scan's answers, and leave a cache file that is used.
+func TestCacheConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	path, keys := writeTable(t, dir, 200)
+	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 5 {
+				probe := []string{keys[i*20+j], "11:22"}
+				sum, err := c.Scan(path, cacheMark, cacheKeep)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := sum.Find(probe); err != nil {
+					t.Error(err)
+				}
+				sum.Close()
+				if e, ok := sum.Lookup(probe[0]); !ok || e.Line != i*20+j+1 {
+					t.Errorf("Lookup(%s) = %v, %v; want line %d", probe[0], e, ok, i*20+j+1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if ents, _ := os.ReadDir(c.Dir); len(ents) != 1 {
+		t.Errorf("cache directory holds %d files, want 1 (no temporary file left)", len(ents))
+	}
+	sum := cacheScan(t, c, path, keys[:1])
+	sameAsScan(t, "after concurrent checks", sum, path, keys[:1])
+}
+
+// TestCacheRewrittenBeforeFind: a table rewritten in place after a
+// Summary came from the cache makes Find fail, as without a cache.
+func TestCacheRewrittenBeforeFind(t *testing.T) {
+	dir := t.TempDir()
+	path, keys := writeTable(t, dir, 20)
+	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
+	cacheScan(t, c, path, keys[:1])
+	sum, err := c.Scan(path, cacheMark, cacheKeep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sum.Close()
+	if !fromCache(sum) {
+		t.Fatalf("CacheNote %q, want from the cache", sum.CacheNote)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("# more\n")
+	f.Close()
+	if err := sum.Find(keys[:1]); err == nil || !strings.Contains(err.Error(), "changed while it was read") {
+		t.Errorf("Find after a rewrite: %v, want the file changed", err)
+	}
+}
+
+// TestCacheTouched: a file whose bytes are the ones cached but whose
+// status is not (touched, or written again with the same bytes) is parsed
+// again: load compares the status too, which guards against a checksum
+// that an edit happens to keep.
+func TestCacheTouched(t *testing.T) {
+	dir := t.TempDir()
+	path, keys := writeTable(t, dir, 20)
+	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
+	cacheScan(t, c, path, keys[:1])
+	if err := os.Chmod(path, 0o640); err != nil { // the status change time only
+		t.Fatal(err)
+	}
+	sum := cacheScan(t, c, path, keys[:1])
+	if want := "scan cache " + sum.cacheFile + " not used: the file changed since; saved to the scan cache " + sum.cacheFile; sum.CacheNote != want {
+		t.Errorf("after chmod: CacheNote %q, want %q", sum.CacheNote, want)
+	}
+	if sum := cacheScan(t, c, path, keys[:1]); !fromCache(sum) {
+		t.Errorf("after chmod, again: CacheNote %q, want from the cache", sum.CacheNote)
+	}
+}
+
+// TestCachePrune: saving a cache file removes the cache files unused for
+// cacheExpiry and the temporary files older than tempExpiry, and nothing
+// else; a cache file in use is touched, so that it stays.
+func TestCachePrune(t *testing.T) {
+	dir := t.TempDir()
+	path, keys := writeTable(t, dir, 20)
+	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
+	name := cacheScan(t, c, path, keys[:1]).cacheFile
+	// In use, but untouched for two days: the next hit touches it.
+	twoDays := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(name, twoDays, twoDays); err != nil {
+		t.Fatal(err)
+	}
+	if sum := cacheScan(t, c, path, keys[:1]); !fromCache(sum) {
+		t.Fatalf("CacheNote %q, want from the cache", sum.CacheNote)
+	}
+	if fi, err := os.Stat(name); err != nil || time.Since(fi.ModTime()) > time.Hour {
+		t.Errorf("a cache file in use was not touched: %v, %v", fi.ModTime(), err)
+	}
+	files := map[string]time.Duration{
+		"scan-old":       cacheExpiry + time.Hour, // goes
+		"scan-recent":    cacheExpiry - time.Hour, // stays
+		".scan-1.tmp":    tempExpiry + time.Minute,
+		".scan-2.tmp":    tempExpiry - time.Minute,
+		"notes.txt":      cacheExpiry + time.Hour, // not ours
+		"scan-directory": cacheExpiry + time.Hour, // not a file
+	}
+	for f, age := range files {
+		p := filepath.Join(c.Dir, f)
+		var err error
+		if f == "scan-directory" {
+			err = os.Mkdir(p, 0o700)
+		} else {
+			err = os.WriteFile(p, nil, 0o600)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		then := time.Now().Add(-age)
+		if err := os.Chtimes(p, then, then); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cacheScan(t, c, path, keys[:2]) // a key not cached: saved
+	for f := range files {
+		_, err := os.Stat(filepath.Join(c.Dir, f))
+		if gone := f == "scan-old" || f == ".scan-1.tmp"; gone != os.IsNotExist(err) {
+			t.Errorf("%s: want gone %v, stat error %v", f, gone, err)
+		}
+	}
+	if _, err := os.Stat(name); err != nil {
+		t.Errorf("the cache file in use: %v", err)
+	}
+}
