@@ -76,3 +76,22 @@ func TestRunCache(t *testing.T) {
 		t.Errorf("--no-cache: %s made (%v)", none, err)
 	}
 }
+
+// TestRunCacheNoHome: with neither $XDG_CACHE_HOME nor $HOME, and no
+// --cache-dir, there is no cache, and -v says why.
+func TestRunCacheNoHome(t *testing.T) {
+	// Not parallel: it changes the environment of every test.
+	cert := rtCert(t, "cliff.example.org", 90)
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := rtWrite(t, t.TempDir(), "relay_clientcerts", fingerprint.SHA256.PublicKey(leaf)+" cliff.example.org\n")
+	addr := rtServe(t, cert, false)
+	t.Setenv("XDG_CACHE_HOME", "")
+	t.Setenv("HOME", "")
+	code, out, _ := rtRun(t, "-H", addr, "--table", "texthash:"+path, "-v")
+	if want := path + ": scan cache not used: no --cache-dir, and "; code != 0 || !strings.Contains(out, want) {
+		t.Errorf("without XDG_CACHE_HOME and HOME: exit %d, output\n%s\nwant OK and a line starting %q", code, out, want)
+	}
+}

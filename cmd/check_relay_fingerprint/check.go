@@ -124,7 +124,8 @@ func (c *checkCmd) Run(e *env, code *int) error {
 	if c.fixFlags.any() {
 		recv = readReceivers(specs)
 	} else {
-		recv = scanReceivers(specs, cfg.Digest, c.cache(cfg.Digest))
+		cache, off := c.cache(cfg.Digest)
+		recv = scanReceivers(specs, cfg.Digest, cache, off)
 		defer closeReceivers(recv)
 	}
 	wg.Wait()
@@ -286,28 +287,28 @@ func readReceivers(specs []groupSpec) []check.Receiver {
 }
 
 // cache returns the scan cache of the tables judged under digest d, or
-// nil for none: --no-cache, or no directory known.
-func (c *checkCmd) cache(d fingerprint.Digest) *table.Cache {
+// nil for none, with why when that is not --no-cache.
+func (c *checkCmd) cache(d fingerprint.Digest) (*table.Cache, string) {
 	dir := c.CacheDir
 	if c.NoCache {
-		return nil
+		return nil, ""
 	}
 	if dir == "" {
 		base, err := os.UserCacheDir()
 		if err != nil {
-			return nil // no $XDG_CACHE_HOME, no $HOME: no cache
+			return nil, "no --cache-dir, and " + err.Error()
 		}
 		dir = filepath.Join(base, "check_relay_fingerprint")
 	}
 	// The notes on keys (KeyNotes.Notable) depend on the digest only.
-	return &table.Cache{Dir: dir, Tag: "key notes under " + string(d)}
+	return &table.Cache{Dir: dir, Tag: "key notes under " + string(d)}, ""
 }
 
 // scanReceivers scans every table's source for the check only, keeping
 // just where each key is, and checks its compiled file against it; with a
 // cache, a table unchanged since a check before is not parsed again. Each
 // scanned table stays open for findObserved until closeReceivers.
-func scanReceivers(specs []groupSpec, d fingerprint.Digest, cache *table.Cache) []check.Receiver {
+func scanReceivers(specs []groupSpec, d fingerprint.Digest, cache *table.Cache, off string) []check.Receiver {
 	return receivers(specs, func(s table.Spec, rc *check.Receiver) (err error) {
 		notes := check.NewKeyNotes(s.Path, d)
 		if cache != nil {
@@ -317,6 +318,9 @@ func scanReceivers(specs []groupSpec, d fingerprint.Digest, cache *table.Cache) 
 		}
 		if err != nil {
 			return err
+		}
+		if off != "" {
+			rc.Summary.CacheNote = "scan cache not used: " + off
 		}
 		notes.Scanned(rc.Summary.Marked, rc.Summary.Marks)
 		rc.Notes = notes

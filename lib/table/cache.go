@@ -302,6 +302,9 @@ func (c *Cache) save(name string, s *Summary, keep int) error {
 	if len(e.b) > maxCacheBytes {
 		return fmt.Errorf("%d bytes are more than a cache file holds", len(e.b))
 	}
+	// Not renameio, as lib/remedy writes tables: a cache file needs no
+	// fsync. One cut short by a crash fails its trailing checksum, and
+	// the table is parsed.
 	f, err := os.CreateTemp(c.Dir, ".scan-*.tmp") // mode 0600
 	if err != nil {
 		return err
