@@ -122,7 +122,7 @@ func TestCacheFixtures(t *testing.T) {
 
 // writeTable writes a table whose keys are fingerprints, with a duplicate
 // (a warning) and marked keys, and returns its path and keys.
-func writeTable(t *testing.T, dir string, n int) (string, []string) {
+func writeTable(t testing.TB, dir string, n int) (string, []string) {
 	t.Helper()
 	var b strings.Builder
 	var keys []string
@@ -513,4 +513,42 @@ func TestCachePrune(t *testing.T) {
 	if _, err := os.Stat(name); err != nil {
 		t.Errorf("the cache file in use: %v", err)
 	}
+}
+
+// FuzzCacheLoad feeds load cache files of random bytes, their trailing
+// checksum made right: load fails or gives a Summary, and never panics.
+func FuzzCacheLoad(f *testing.F) {
+	dir := f.TempDir()
+	path, keys := writeTable(f, dir, 5)
+	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
+	sum, err := c.Scan(path, cacheMark, cacheKeep)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := sum.Find(keys[:2]); err != nil {
+		f.Fatal(err)
+	}
+	sum.Close()
+	good, err := os.ReadFile(sum.cacheFile)
+	if err != nil {
+		f.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good[len(cacheMagic) : len(good)-4])
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b := append([]byte(cacheMagic), body...)
+		b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+		name := filepath.Join(t.TempDir(), "scan-x")
+		if err := os.WriteFile(name, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.load(name, path, fi, data, cacheKeep, false)
+	})
 }
