@@ -37,7 +37,7 @@ type checkCmd struct {
 	Warning     string   `short:"w" default:"${warning_days}" placeholder:"DAYS|RANGE" group:"Thresholds" help:"WARNING when a certificate has fewer than DAYS days left; a value with ':' or '@' is a Monitoring Plugins range. Default: ${default}."`
 	Critical    string   `short:"c" default:"${critical_days}" placeholder:"DAYS|RANGE" group:"Thresholds" help:"CRITICAL when a certificate has fewer than DAYS days left; a range as for -w. Default: ${default}."`
 	Unreachable string   `enum:"unknown,critical" default:"unknown" group:"Thresholds" help:"State for a relay that cannot be probed: unknown or critical. Default: ${default}."`
-	CacheDir    string   `name:"cache-dir" placeholder:"DIR" group:"Matching" help:"Keep what the check learns of each table in DIR (created 0700, used only if it is this user's and no one else may write it), so that the next check does not parse a table whose bytes are unchanged (compared by checksum, on every check). Default: $XDG_CACHE_HOME/check_relay_fingerprint, else ~/.cache/check_relay_fingerprint."`
+	CacheDir    string   `name:"cache-dir" type:"path" placeholder:"DIR" group:"Matching" help:"Keep what the check learns of each table in DIR (created 0700, used only if it is this user's and no one else may write it), so that the next check does not parse a table whose bytes are unchanged (compared by checksum, on every check). Default: $XDG_CACHE_HOME/check_relay_fingerprint, else ~/.cache/check_relay_fingerprint."`
 	NoCache     bool     `name:"no-cache" group:"Matching" help:"Parse every table on every check, keeping nothing between checks."`
 
 	fixFlags `embed:""`
@@ -322,8 +322,7 @@ func scanReceivers(specs []groupSpec, d fingerprint.Digest, cache *table.Cache, 
 		if off != "" {
 			rc.Summary.CacheNote = "scan cache not used: " + off
 		}
-		notes.Scanned(rc.Summary.Marked, rc.Summary.Marks)
-		rc.Notes = notes
+		rc.Notes = notes // fed by findObserved
 		return nil
 	})
 }
@@ -338,7 +337,11 @@ func findObserved(recv []check.Receiver, keys []string) {
 		if err := rc.Summary.Find(keys); err != nil {
 			rc.Summary.Close()
 			recv[i] = check.Receiver{Spec: rc.Spec, Group: rc.Group, Err: err}
+			continue
 		}
+		// After Find: a Summary from a cache that Find found wrong is
+		// the file's own now.
+		rc.Notes.Scanned(rc.Summary.Marked, rc.Summary.Marks)
 	}
 }
 

@@ -1,6 +1,7 @@
 package table
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -120,40 +121,104 @@ func (c *Cache) Scan(path string, mark func(key string) bool, keep int) (*Summar
 	return scanPath(path, mark, keep, c)
 }
 
-// file returns the name of the cache file for path, after checking that
-// the directory is the user's own and not writable by others.
-func (c *Cache) file(path string) (string, error) {
+// cacheFile is the cache file of one table, in its directory opened once:
+// every later use of the directory goes through root, so that the
+// directory checked is the one written, whatever its path names meanwhile.
+type cacheFile struct {
+	root *os.Root
+	name string // in root
+	path string // for messages
+}
+
+// file opens the directory and returns the cache file of the table at
+// path, after checking that no one but the user (and root) can write the
+// directory or any directory above it (see trusted and private).
+func (c *Cache) file(path string) (*cacheFile, error) {
 	if c.Dir == "" {
-		return "", errors.New("no directory")
+		return nil, errors.New("no directory")
+	}
+	if err := private(nil); err != nil {
+		return nil, err // not on this system
 	}
 	if exeID() == "" {
-		return "", errors.New("the executable running is not known")
+		return nil, errors.New("the executable running is not known")
+	}
+	if err := trusted(c.Dir); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
-		return "", err
+		return nil, err
 	}
 	fi, err := os.Lstat(c.Dir)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if !fi.IsDir() {
-		return "", fmt.Errorf("%s: not a directory", c.Dir)
+		return nil, fmt.Errorf("%s: not a directory", c.Dir)
 	}
 	if err := private(fi); err != nil {
-		return "", fmt.Errorf("%s: %w", c.Dir, err)
+		return nil, fmt.Errorf("%s: %w", c.Dir, err)
+	}
+	root, err := os.OpenRoot(c.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if opened, err := root.Stat("."); err != nil || !os.SameFile(fi, opened) {
+		root.Close()
+		return nil, fmt.Errorf("%s: replaced while it was opened", c.Dir)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return "", err
+		root.Close()
+		return nil, err
 	}
-	h := sha256.Sum256([]byte(abs + "\x00" + c.Tag))
-	return filepath.Join(c.Dir, "scan-"+hex.EncodeToString(h[:16])), nil
+	// The path as given too: it is in the messages cached.
+	h := sha256.Sum256([]byte(abs + "\x00" + path + "\x00" + c.Tag))
+	name := "scan-" + hex.EncodeToString(h[:16])
+	return &cacheFile{root: root, name: name, path: filepath.Join(c.Dir, name)}, nil
 }
 
-// load returns the Summary that the cache file name holds for data, the
+// trusted checks that no one but the user and root may change what dir
+// names: each directory above it (symbolic links resolved) is owned by
+// one of them and writable by no one else, unless it is sticky, as /tmp
+// is. Root then never writes a cache into a tree that another user owns,
+// as with sudo keeping $HOME.
+func trusted(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	// The part of the path that exists, with its links resolved.
+	above := filepath.Dir(abs)
+	for {
+		real, err := filepath.EvalSymlinks(above)
+		if err == nil {
+			above = real
+			break
+		}
+		if !os.IsNotExist(err) || filepath.Dir(above) == above {
+			return err
+		}
+		above = filepath.Dir(above)
+	}
+	for p := above; ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if err := ownedSafe(fi); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if filepath.Dir(p) == p {
+			return nil
+		}
+	}
+}
+
+// load returns the Summary that cache file cf holds for data, the
 // contents of path, whose status is src, or why there is none.
-func (c *Cache) load(name, path string, src os.FileInfo, data []byte, keep int, mapped bool) (*Summary, error) {
-	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+func (c *Cache) load(cf *cacheFile, path string, src os.FileInfo, data []byte, keep int, mapped bool) (*Summary, error) {
+	f, err := cf.root.OpenFile(cf.name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -208,9 +273,13 @@ func (c *Cache) load(name, path string, src os.FileInfo, data []byte, keep int, 
 	if !verify(path, data, pieces, mapped) {
 		return nil, errors.New("the file changed since")
 	}
-	sum.CacheNote = "from the scan cache " + name + " (the file's status and checksums match)"
+	sum.CacheNote = "from the scan cache " + cf.path + " (the file's status and checksums match)"
 	if now := time.Now(); now.Sub(fi.ModTime()) > cacheTouch {
-		os.Chtimes(name, now, now) // in use: not for prune
+		// In use: not for prune. Once a day, prune the others, so that
+		// the files of tables no longer checked go even when no cache
+		// file is saved.
+		cf.root.Chtimes(cf.name, now, now)
+		prune(cf.root)
 	}
 	return sum, nil
 }
@@ -253,9 +322,9 @@ func verify(path string, data []byte, pieces []piece, mapped bool) bool {
 	return err == nil && bad.Load() == 0
 }
 
-// save writes what s knows into the cache file name, replacing it at
-// once: concurrent checks each write a whole file, and the last one stays.
-func (c *Cache) save(name string, s *Summary, keep int) error {
+// save writes what s knows into cache file cf, replacing it at once:
+// concurrent checks each write a whole file, and the last one stays.
+func (c *Cache) save(cf *cacheFile, s *Summary, keep int) error {
 	if len(s.Warnings) > maxCachedWarnings {
 		return fmt.Errorf("%d warnings are more than the cache keeps", len(s.Warnings))
 	}
@@ -305,7 +374,10 @@ func (c *Cache) save(name string, s *Summary, keep int) error {
 	// Not renameio, as lib/remedy writes tables: a cache file needs no
 	// fsync. One cut short by a crash fails its trailing checksum, and
 	// the table is parsed.
-	f, err := os.CreateTemp(c.Dir, ".scan-*.tmp") // mode 0600
+	var r [8]byte
+	rand.Read(r[:])
+	tmp := ".scan-" + hex.EncodeToString(r[:]) + ".tmp"
+	f, err := cf.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
 	}
@@ -314,37 +386,66 @@ func (c *Cache) save(name string, s *Summary, keep int) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), name)
+		err = cf.root.Rename(tmp, cf.name)
 	}
 	if err != nil {
-		os.Remove(f.Name())
+		cf.root.Remove(tmp)
 		return err
 	}
-	c.prune()
+	prune(cf.root)
 	return nil
 }
 
-// prune removes the cache files not used for cacheExpiry (their tables
-// are gone, or no longer checked) and the temporary files older than
-// tempExpiry; it leaves any other file alone.
-func (c *Cache) prune() {
-	ents, err := os.ReadDir(c.Dir)
+// ownName reports whether name is that of a file a Cache makes: a cache
+// file ("scan-" and 32 hex digits) or the temporary file that save writes
+// one as (".scan-", 16 hex digits, ".tmp").
+func ownName(name string) bool {
+	hexOnly := func(s string, n int) bool {
+		if len(s) != n {
+			return false
+		}
+		for _, c := range []byte(s) {
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return false
+			}
+		}
+		return true
+	}
+	if h, ok := strings.CutPrefix(name, "scan-"); ok {
+		return hexOnly(h, 32)
+	}
+	if h, ok := strings.CutPrefix(name, ".scan-"); ok {
+		h, ok = strings.CutSuffix(h, ".tmp")
+		return ok && hexOnly(h, 16)
+	}
+	return false
+}
+
+// prune removes from the cache directory root the cache files not used
+// for cacheExpiry (their tables are gone, or no longer checked) and the
+// temporary files older than tempExpiry; it leaves any other file alone.
+func prune(root *os.Root) {
+	d, err := root.Open(".")
+	if err != nil {
+		return
+	}
+	ents, err := d.ReadDir(-1)
+	d.Close()
 	if err != nil {
 		return
 	}
 	now := time.Now()
 	for _, e := range ents {
-		var age time.Duration
-		switch name := e.Name(); {
-		case strings.HasPrefix(name, "scan-"):
-			age = cacheExpiry
-		case strings.HasPrefix(name, ".scan-") && strings.HasSuffix(name, ".tmp"):
-			age = tempExpiry
-		default:
+		name := e.Name()
+		if !ownName(name) {
 			continue
 		}
-		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && now.Sub(fi.ModTime()) > age {
-			os.Remove(filepath.Join(c.Dir, e.Name()))
+		age := cacheExpiry
+		if name[0] == '.' {
+			age = tempExpiry
+		}
+		if fi, err := root.Lstat(name); err == nil && fi.Mode().IsRegular() && now.Sub(fi.ModTime()) > age {
+			root.Remove(name)
 		}
 	}
 }

@@ -62,6 +62,17 @@ func sameAsScan(t *testing.T, what string, sum *Summary, path string, keys []str
 	}
 }
 
+// openCacheFile opens the cache file of the table at path, as Scan does.
+func openCacheFile(t testing.TB, c *Cache, path string) *cacheFile {
+	t.Helper()
+	cf, err := c.file(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cf.root.Close() })
+	return cf
+}
+
 func fromCache(sum *Summary) bool { return strings.HasPrefix(sum.CacheNote, "from the scan cache ") }
 
 // TestCacheFixtures scans every fixture three times through one cache:
@@ -95,7 +106,7 @@ func TestCacheFixtures(t *testing.T) {
 		half := keys[:len(keys)/2]
 
 		first := cacheScan(t, c, path, half)
-		if first.CacheNote != "saved to the scan cache "+first.cacheFile {
+		if first.CacheNote != "saved to the scan cache "+first.cf.path {
 			t.Errorf("%s, first scan: CacheNote %q, want saved", in, first.CacheNote)
 		}
 		sameAsScan(t, in+", first scan", first, path, half)
@@ -107,7 +118,7 @@ func TestCacheFixtures(t *testing.T) {
 		sameAsScan(t, in+", second scan", second, path, half)
 
 		third := cacheScan(t, c, path, keys)
-		if want := "the scan cache " + third.cacheFile + " did not know every key looked up: the file was parsed; saved to the scan cache " + third.cacheFile; len(keys) > len(half) && third.CacheNote != want {
+		if want := "the scan cache " + third.cf.path + " did not know every key looked up: the file was parsed; saved to the scan cache " + third.cf.path; len(keys) > len(half) && third.CacheNote != want {
 			t.Errorf("%s, third scan (more keys): CacheNote %q, want saved", in, third.CacheNote)
 		}
 		sameAsScan(t, in+", third scan", third, path, keys)
@@ -176,7 +187,7 @@ func TestCacheSameSizeEdit(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := cacheScan(t, c, path, probe)
-	if want := "scan cache " + sum.cacheFile + " not used: the file changed since; saved to the scan cache " + sum.cacheFile; sum.CacheNote != want {
+	if want := "scan cache " + sum.cf.path + " not used: the file changed since; saved to the scan cache " + sum.cf.path; sum.CacheNote != want {
 		t.Errorf("after the edit: CacheNote %q, want %q", sum.CacheNote, want)
 	}
 	if _, ok := sum.Lookup(keys[5]); ok {
@@ -192,7 +203,7 @@ func TestCacheDamaged(t *testing.T) {
 	path, keys := writeTable(t, dir, 20)
 	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
 	probe := []string{keys[3], "11:22"}
-	name := cacheScan(t, c, path, probe).cacheFile
+	name := cacheScan(t, c, path, probe).cf.path
 	good, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +237,7 @@ func TestCacheDecode(t *testing.T) {
 	dir := t.TempDir()
 	path, keys := writeTable(t, dir, 5)
 	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
-	name := cacheScan(t, c, path, keys[:2]).cacheFile
+	name := cacheScan(t, c, path, keys[:2]).cf.path
 	good, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
@@ -239,12 +250,13 @@ func TestCacheDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cf := openCacheFile(t, c, path)
 	try := func(b []byte) {
 		b = binary.LittleEndian.AppendUint32(slices.Clone(b), crc32.Checksum(b, castagnoli))
 		if err := os.WriteFile(name, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		c.load(name, path, fi, data, cacheKeep, false)
+		c.load(cf, path, fi, data, cacheKeep, false)
 	}
 	body := good[:len(good)-4]
 	for i := len(cacheMagic); i < len(body); i++ {
@@ -256,7 +268,7 @@ func TestCacheDecode(t *testing.T) {
 		try(body[:i])
 	}
 	try(body)
-	if _, err := c.load(name, path, fi, data, cacheKeep, false); err != nil {
+	if _, err := c.load(cf, path, fi, data, cacheKeep, false); err != nil {
 		t.Errorf("the good cache file, checksum made again: %v", err)
 	}
 }
@@ -281,13 +293,14 @@ func TestCacheChecksums(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.load(sum.cacheFile, path, fi, data, cacheKeep, false); err != nil {
+	cf := openCacheFile(t, c, path)
+	if _, err := c.load(cf, path, fi, data, cacheKeep, false); err != nil {
 		t.Fatalf("the bytes cached: %v", err)
 	}
 	for _, at := range []int{0, len(data) / 2, len(data) - 1} {
 		other := slices.Clone(data)
 		other[at] ^= 1
-		if _, err := c.load(sum.cacheFile, path, fi, other, cacheKeep, false); err == nil || err.Error() != "the file changed since" {
+		if _, err := c.load(cf, path, fi, other, cacheKeep, false); err == nil || err.Error() != "the file changed since" {
 			t.Errorf("byte %d of %d changed: load error %v, want the file changed since", at, len(data), err)
 		}
 	}
@@ -452,7 +465,7 @@ func TestCacheTouched(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := cacheScan(t, c, path, keys[:1])
-	if want := "scan cache " + sum.cacheFile + " not used: the file changed since; saved to the scan cache " + sum.cacheFile; sum.CacheNote != want {
+	if want := "scan cache " + sum.cf.path + " not used: the file changed since; saved to the scan cache " + sum.cf.path; sum.CacheNote != want {
 		t.Errorf("after chmod: CacheNote %q, want %q", sum.CacheNote, want)
 	}
 	if sum := cacheScan(t, c, path, keys[:1]); !fromCache(sum) {
@@ -467,7 +480,7 @@ func TestCachePrune(t *testing.T) {
 	dir := t.TempDir()
 	path, keys := writeTable(t, dir, 20)
 	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
-	name := cacheScan(t, c, path, keys[:1]).cacheFile
+	name := cacheScan(t, c, path, keys[:1]).cf.path
 	// In use, but untouched for two days: the next hit touches it.
 	twoDays := time.Now().Add(-48 * time.Hour)
 	if err := os.Chtimes(name, twoDays, twoDays); err != nil {
@@ -479,18 +492,30 @@ func TestCachePrune(t *testing.T) {
 	if fi, err := os.Stat(name); err != nil || time.Since(fi.ModTime()) > time.Hour {
 		t.Errorf("a cache file in use was not touched: %v, %v", fi.ModTime(), err)
 	}
+	const (
+		old       = "scan-00000000000000000000000000000001"
+		recent    = "scan-00000000000000000000000000000002"
+		oldTemp   = ".scan-0000000000000001.tmp"
+		directory = "scan-0000000000000000000000000000000d"
+	)
 	files := map[string]time.Duration{
-		"scan-old":       cacheExpiry + time.Hour, // goes
-		"scan-recent":    cacheExpiry - time.Hour, // stays
-		".scan-1.tmp":    tempExpiry + time.Minute,
-		".scan-2.tmp":    tempExpiry - time.Minute,
-		"notes.txt":      cacheExpiry + time.Hour, // not ours
-		"scan-directory": cacheExpiry + time.Hour, // not a file
+		old:                          cacheExpiry + time.Hour, // goes
+		recent:                       cacheExpiry - time.Hour, // stays
+		oldTemp:                      tempExpiry + time.Minute,
+		".scan-0000000000000002.tmp": tempExpiry - time.Minute,
+		directory:                    cacheExpiry + time.Hour, // not a file
+		// Not names a Cache makes (--cache-dir may name a shared
+		// directory): they stay.
+		"notes.txt":                              cacheExpiry + time.Hour,
+		"scan-results.log":                       cacheExpiry + time.Hour,
+		"scan-2026-10.csv":                       cacheExpiry + time.Hour,
+		".scan-notes.tmp":                        cacheExpiry + time.Hour,
+		"scan-00000000000000000000000000000000X": cacheExpiry + time.Hour,
 	}
 	for f, age := range files {
 		p := filepath.Join(c.Dir, f)
 		var err error
-		if f == "scan-directory" {
+		if f == directory {
 			err = os.Mkdir(p, 0o700)
 		} else {
 			err = os.WriteFile(p, nil, 0o600)
@@ -506,7 +531,7 @@ func TestCachePrune(t *testing.T) {
 	cacheScan(t, c, path, keys[:2]) // a key not cached: saved
 	for f := range files {
 		_, err := os.Stat(filepath.Join(c.Dir, f))
-		if gone := f == "scan-old" || f == ".scan-1.tmp"; gone != os.IsNotExist(err) {
+		if gone := f == old || f == oldTemp; gone != os.IsNotExist(err) {
 			t.Errorf("%s: want gone %v, stat error %v", f, gone, err)
 		}
 	}
@@ -529,7 +554,7 @@ func FuzzCacheLoad(f *testing.F) {
 		f.Fatal(err)
 	}
 	sum.Close()
-	good, err := os.ReadFile(sum.cacheFile)
+	good, err := os.ReadFile(sum.cf.path)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -542,13 +567,191 @@ func FuzzCacheLoad(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(good[len(cacheMagic) : len(good)-4])
+	// One directory for every input: making one an input costs more than
+	// the rest.
+	fuzzDir := filepath.Join(dir, "fuzz")
+	if err := os.Mkdir(fuzzDir, 0o700); err != nil {
+		f.Fatal(err)
+	}
+	root, err := os.OpenRoot(fuzzDir)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer root.Close()
+	cf := &cacheFile{root: root, name: "scan-x", path: filepath.Join(fuzzDir, "scan-x")}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		b := append([]byte(cacheMagic), body...)
 		b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
-		name := filepath.Join(t.TempDir(), "scan-x")
-		if err := os.WriteFile(name, b, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(fuzzDir, "scan-x"), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		c.load(name, path, fi, data, cacheKeep, false)
+		sum, err := c.load(cf, path, fi, data, cacheKeep, false)
+		if err != nil {
+			return
+		}
+		// Taken: go on as a check does (see scanPath).
+		sum.sc = &scanner{path: path, data: data, s: string(data)}
+		sum.cache, sum.cf, sum.mark, sum.keep, sum.size, sum.stat = c, cf, cacheMark, cacheKeep, uint64(len(data)), fi
+		if err := sum.Find(append(keys, "11:22")); err != nil {
+			t.Errorf("Find on a Summary load took: %v", err)
+		}
 	})
+}
+
+// TestCacheDirSwapped: the cache directory checked is the one written.
+// Swapped for a link to another directory between Scan and Find (as the
+// owner of a directory above it could do), it still takes the cache
+// file, through the directory Scan opened, and the other directory
+// nothing. And root does not use a cache directory below one that another
+// user owns (sudo keeping $HOME) at all.
+func TestCacheDirSwapped(t *testing.T) {
+	dir := t.TempDir()
+	path, keys := writeTable(t, dir, 20)
+	// Standing for /etc/cron.d: a directory of root's with an old file
+	// whose name a cache file could have.
+	target := filepath.Join(dir, "target")
+	if err := os.Mkdir(target, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(target, "scan-00000000000000000000000000000001")
+	if err := os.WriteFile(victim, []byte("root's own\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-40 * 24 * time.Hour)
+	if err := os.Chtimes(victim, old, old); err != nil {
+		t.Fatal(err)
+	}
+	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
+	sum, err := c.Scan(path, cacheMark, cacheKeep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := c.Dir + ".moved"
+	if err := os.Rename(c.Dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, c.Dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := sum.Find(keys[:1]); err != nil {
+		t.Fatal(err)
+	}
+	sum.Close()
+	if ents, _ := os.ReadDir(target); len(ents) != 1 {
+		t.Errorf("the directory the link names holds %d files, want only its own", len(ents))
+	}
+	if ents, _ := os.ReadDir(moved); len(ents) != 1 {
+		t.Errorf("the cache directory opened holds %d files, want the cache file (%q)", len(ents), sum.CacheNote)
+	}
+
+	if os.Geteuid() != 0 {
+		return // the rest is about root
+	}
+	home := filepath.Join(dir, "home")
+	if err := os.Mkdir(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(home, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	sum = cacheScan(t, &Cache{Dir: filepath.Join(home, ".cache", "check_relay_fingerprint"), Tag: "t"}, path, keys[:1])
+	if want := "scan cache not used: " + home + ": owned by uid 65534, neither this user (uid 0) nor root"; sum.CacheNote != want {
+		t.Errorf("cache directory below uid 65534's: CacheNote %q, want %q", sum.CacheNote, want)
+	}
+	if _, err := os.Stat(filepath.Join(home, ".cache")); !os.IsNotExist(err) {
+		t.Errorf("root made a directory in uid 65534's: %v", err)
+	}
+}
+
+// TestCacheWrongHeals: a cache file that passes every test but holds
+// something wrong (a bug of this build, an edit, an edit that kept the
+// checksums) costs one parse when a check finds out: an answer of the
+// cache that the file does not bear out, or a parse for a key the cache
+// does not know that finds another summary. That check gives Scan's
+// answers, and the next one takes the cache file written again. (What a
+// check cannot find out, it trusts: a key the cache says is absent, or a
+// summary when no key is new.)
+func TestCacheWrongHeals(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		wrong func(s *Summary, keys []string)
+		probe func(keys []string) []string
+	}{
+		{"a found key elsewhere", func(s *Summary, keys []string) {
+			s.answers[string(canonAppend(nil, keys[5]))] = answer{found: true, off: 0, line: 1}
+		}, func(keys []string) []string { return keys[5:6] }},
+		{"an absent key found", func(s *Summary, keys []string) {
+			s.answers["11:22"] = answer{found: true, off: 0, line: 1}
+		}, func([]string) []string { return []string{"11:22"} }},
+		{"the number of keys", func(s *Summary, _ []string) { s.n++ }, func(keys []string) []string { return keys[7:8] }},
+		{"a warning", func(s *Summary, _ []string) { s.Warnings[0].Line++ }, func(keys []string) []string { return keys[7:8] }},
+		{"the marks", func(s *Summary, _ []string) { s.Marks-- }, func(keys []string) []string { return keys[7:8] }},
+	} {
+		dir := t.TempDir()
+		path, keys := writeTable(t, dir, 20)
+		c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
+		sum := cacheScan(t, c, path, []string{keys[5], "11:22"})
+		tt.wrong(sum, keys)
+		if err := c.save(openCacheFile(t, c, path), sum, cacheKeep); err != nil {
+			t.Fatal(err)
+		}
+		probe := append(tt.probe(keys), keys[5], "11:22")
+		first := cacheScan(t, c, path, probe)
+		sameAsScan(t, tt.name+", first check", first, path, probe)
+		if !strings.Contains(first.CacheNote, " was wrong: the file was parsed; saved to the scan cache") {
+			t.Errorf("%s, first check: CacheNote %q, want the cache wrong", tt.name, first.CacheNote)
+		}
+		second := cacheScan(t, c, path, probe)
+		sameAsScan(t, tt.name+", second check", second, path, probe)
+		if !fromCache(second) {
+			t.Errorf("%s, second check: CacheNote %q, want from the cache", tt.name, second.CacheNote)
+		}
+	}
+}
+
+// TestCacheAnswersCap: past maxCachedAnswers keys, the cache keeps the
+// keys of the last check, which the next one asks again.
+func TestCacheAnswersCap(t *testing.T) {
+	dir := t.TempDir()
+	path, keys := writeTable(t, dir, 20)
+	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
+	var fill []string
+	for i := range maxCachedAnswers - 1 {
+		fill = append(fill, fmt.Sprintf("FF:%06X", i))
+	}
+	cacheScan(t, c, path, fill)
+	run := []string{keys[1], keys[2]}
+	cacheScan(t, c, path, run) // the cap reached between the two keys
+	if sum := cacheScan(t, c, path, run); !fromCache(sum) {
+		t.Errorf("the same keys again: CacheNote %q, want from the cache", sum.CacheNote)
+	}
+}
+
+// TestCacheTinyFiles: files at the edges of the grammar, through the
+// cache as Scan makes them, refusal included.
+func TestCacheTinyFiles(t *testing.T) {
+	dir := t.TempDir()
+	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
+	keys := []string{"AB:CD", "x", "absent"}
+	for name, text := range map[string]string{"empty": "", "nl": "\n", "cr": "\r", "key": "AB:CD", "lead": " x y", "nul": "a\x00 b\n"} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, werr := Scan(path, cacheMark, cacheKeep)
+		for i := range 3 {
+			sum, err := c.Scan(path, cacheMark, cacheKeep)
+			if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
+				t.Fatalf("%s: Cache.Scan error %v, Scan error %v", name, err, werr)
+			}
+			if err != nil {
+				break
+			}
+			if err := sum.Find(keys[:1+i]); err != nil {
+				t.Fatal(err)
+			}
+			sum.Close()
+			sameAsScan(t, fmt.Sprintf("%s, check %d", name, i+1), sum, path, keys[:1+i])
+		}
+	}
 }

@@ -57,6 +57,9 @@ func release(b []byte) {
 // private checks that the file fi describes is the user's own and that no
 // one else may write it: what a cache file and its directory must be.
 func private(fi os.FileInfo) error {
+	if fi == nil {
+		return nil // the question is only whether there is a cache here
+	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return errors.New("its owner is not known")
@@ -65,6 +68,23 @@ func private(fi os.FileInfo) error {
 		return fmt.Errorf("owned by uid %d, not by this user (uid %d)", st.Uid, uid)
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("others may write it (mode %v)", fi.Mode().Perm())
+	}
+	return nil
+}
+
+// ownedSafe checks that the directory fi describes is owned by the user or
+// root, and that no one else may write it unless it is sticky (as /tmp,
+// where no one may rename or remove another's entries).
+func ownedSafe(fi os.FileInfo) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return errors.New("its owner is not known")
+	}
+	if uid := os.Geteuid(); int(st.Uid) != uid && st.Uid != 0 {
+		return fmt.Errorf("owned by uid %d, neither this user (uid %d) nor root", st.Uid, uid)
+	}
+	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&os.ModeSticky == 0 {
 		return fmt.Errorf("others may write it (mode %v)", fi.Mode().Perm())
 	}
 	return nil

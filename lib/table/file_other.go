@@ -34,3 +34,9 @@ func fileID(os.FileInfo) string { return "" }
 
 // statID is "": elsewhere than on Linux, there is no scan cache.
 func statID(os.FileInfo) string { return "" }
+
+// ownedSafe refuses every directory: elsewhere than on Linux, there is no
+// scan cache.
+func ownedSafe(os.FileInfo) error {
+	return errors.New("the scan cache is kept on Linux only")
+}

@@ -91,13 +91,15 @@ type Summary struct {
 	stat  os.FileInfo      // file, when Scan opened it
 
 	// With a Cache: where to save, and what.
-	cache     *Cache
-	cacheFile string
-	keep      int
-	size      uint64
-	pieces    []piece           // the file's checksums
-	answers   map[string]answer // the keys looked up, by index form
-	dirty     bool              // the cache file does not hold all that s knows
+	cache   *Cache
+	cf      *cacheFile
+	mark    func(key string) bool // Scan's, for rescan
+	keep    int
+	size    uint64
+	pieces  []piece           // the file's checksums
+	answers map[string]answer // the keys looked up, by index form
+	asked   []string          // the keys looked up by the Find running
+	dirty   bool              // the cache file does not hold all that s knows
 }
 
 // Len returns the number of distinct keys, the number of entries that
@@ -132,6 +134,7 @@ func (s *Summary) Find(keys []string) error {
 			return fmt.Errorf("%s: the file changed while it was read (rewritten in place?): run the check again", s.Path)
 		}
 	}
+	s.asked = s.asked[:0]
 	err := s.sc.guard(func() error {
 		for _, k := range keys {
 			c := string(canonAppend(nil, k))
@@ -146,6 +149,17 @@ func (s *Summary) Find(keys []string) error {
 				continue
 			}
 			e, ok := s.sc.entryAt(r)
+			if (!ok || !sameKey(e.Key, c, true)) && s.sc.slots == nil {
+				// The cache's answer does not hold: the cache is wrong, or
+				// the file changed. Parse it, which tells, and ask again.
+				if err := s.rescan(); err != nil {
+					return err
+				}
+				if r, ok = s.sc.lookup(c); !ok {
+					continue
+				}
+				e, ok = s.sc.entryAt(r)
+			}
 			if !ok || !sameKey(e.Key, c, true) {
 				return fmt.Errorf("%s:%d: the file changed while it was read: the key there is no longer %q", s.Path, r.line&^spilled, k)
 			}
@@ -155,8 +169,8 @@ func (s *Summary) Find(keys []string) error {
 		return nil
 	})
 	if err == nil && s.cache != nil && s.dirty {
-		note := "saved to the scan cache " + s.cacheFile
-		if err := s.cache.save(s.cacheFile, s, s.keep); err != nil {
+		note := "saved to the scan cache " + s.cf.path
+		if err := s.cache.save(s.cf, s, s.keep); err != nil {
 			note = "not saved to the scan cache: " + err.Error()
 		} else {
 			s.dirty = false
@@ -173,6 +187,9 @@ func (s *Summary) Find(keys []string) error {
 // form c, and whether there is one: from the cache, or else from the key
 // set, which a Summary from the cache builds first (see rescan).
 func (s *Summary) where(c string) (record, bool, error) {
+	if s.answers != nil {
+		s.asked = append(s.asked, c)
+	}
 	if a, ok := s.answers[c]; ok {
 		return record{off: a.off, line: a.line}, a.found, nil
 	}
@@ -184,7 +201,14 @@ func (s *Summary) where(c string) (record, bool, error) {
 	r, ok := s.sc.lookup(c)
 	if s.answers != nil {
 		if len(s.answers) >= maxCachedAnswers {
-			clear(s.answers) // the keys of this run come back
+			// Keep this run's keys, which the next run asks again.
+			kept := map[string]answer{}
+			for _, k := range s.asked {
+				if a, ok := s.answers[k]; ok {
+					kept[k] = a
+				}
+			}
+			s.answers = kept
 		}
 		s.answers[c] = answer{found: ok, off: r.off, line: r.line &^ spilled}
 		s.dirty = true
@@ -192,23 +216,38 @@ func (s *Summary) where(c string) (record, bool, error) {
 	return r, ok, nil
 }
 
-// rescan parses the file of a Summary from the cache, for a key the cache
-// knows nothing of, as Scan would have; what it finds must be what the
-// cache said.
+// rescan parses the file of a Summary from the cache, as Scan would have:
+// for a key the cache knows nothing of, or an answer of the cache that
+// does not hold. It takes what the parse finds (the same, unless the
+// cache was wrong), and answers again every key the cache answered, so
+// that a wrong cache heals, unless the file changed meanwhile.
 func (s *Summary) rescan() error {
 	workers := max(runtime.GOMAXPROCS(0)-1, 1)
 	parts := min(4*workers, 1+len(s.sc.data)/minPart)
-	sum, err := scan(s.Path, s.sc.data, nil, 0, limits{MaxBytes, MaxLines, MaxLineBytes}, parts, workers, s.sc.mapped, true)
+	sum, err := scan(s.Path, s.sc.data, s.mark, s.keep, limits{MaxBytes, MaxLines, MaxLineBytes}, parts, workers, s.sc.mapped, true)
 	if err != nil {
 		return err
 	}
-	if sum.n != s.n || !slices.Equal(sum.Warnings, s.Warnings) {
-		// Not the bytes cached after all: a change between the check of
-		// the checksums and the parse.
-		return fmt.Errorf("%s: the file changed while it was read (rewritten in place?): run the check again", s.Path)
+	note := "the scan cache " + s.cf.path + " did not know every key looked up: the file was parsed"
+	if sum.n != s.n || !slices.Equal(sum.Warnings, s.Warnings) || !slices.Equal(sum.Marked, s.Marked) || sum.Marks != s.Marks {
+		// Either the file changed since its checksums were compared, or
+		// the cache was wrong: the checksums of the bytes parsed tell.
+		var same bool
+		if err := s.sc.guard(func() error { same = verify(s.Path, s.sc.data, s.pieces, s.sc.mapped); return nil }); err != nil || !same {
+			return fmt.Errorf("%s: the file changed while it was read (rewritten in place?): run the check again", s.Path)
+		}
+		s.n, s.Warnings, s.Marked, s.Marks = sum.n, sum.Warnings, sum.Marked, sum.Marks
+		note = "the scan cache " + s.cf.path + " was wrong: the file was parsed"
 	}
 	s.sc, s.pieces = sum.sc, sum.pieces
-	s.CacheNote = "the scan cache " + s.cacheFile + " did not know every key looked up: the file was parsed"
+	for k, a := range s.answers {
+		r, ok := s.sc.lookup(k)
+		if fresh := (answer{found: ok, off: r.off, line: r.line &^ spilled}); fresh != a {
+			s.answers[k] = fresh
+			note = "the scan cache " + s.cf.path + " was wrong: the file was parsed"
+		}
+	}
+	s.CacheNote, s.dirty = note, true
 	return nil
 }
 
@@ -226,6 +265,10 @@ func (s *Summary) Close() error {
 			err = cerr
 		}
 		s.file = nil
+	}
+	if s.cf != nil && s.cache != nil {
+		s.cf.root.Close()
+		s.cache = nil
 	}
 	return err
 }
@@ -260,18 +303,21 @@ func scanPath(path string, mark func(key string) bool, keep int, c *Cache) (*Sum
 		f.Close()
 		return nil, fmt.Errorf("read table source: %w", err)
 	}
-	var name, note string
+	var (
+		cf   *cacheFile
+		note string
+	)
 	if c != nil {
 		var sum *Summary
-		if name, err = c.file(path); err != nil {
+		if cf, err = c.file(path); err != nil {
 			note, c = "scan cache not used: "+err.Error(), nil
-		} else if sum, err = c.load(name, path, fi, data, keep, unmap != nil); err == nil {
+		} else if sum, err = c.load(cf, path, fi, data, keep, unmap != nil); err == nil {
 			sum.sc = &scanner{path: path, data: data, s: unsafe.String(unsafe.SliceData(data), len(data)), mapped: unmap != nil}
-			sum.cache, sum.cacheFile, sum.keep, sum.size = c, name, keep, uint64(len(data))
+			sum.cache, sum.cf, sum.mark, sum.keep, sum.size = c, cf, mark, keep, uint64(len(data))
 			sum.unmap, sum.file, sum.stat = unmap, f, fi
 			return sum, nil
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			note = "scan cache " + name + " not used: " + err.Error()
+			note = "scan cache " + cf.path + " not used: " + err.Error()
 		}
 	}
 	// A worker per P but one: while every P computes, Go notices a
@@ -287,12 +333,15 @@ func scanPath(path string, mark func(key string) bool, keep int, c *Cache) (*Sum
 			unmap()
 		}
 		f.Close()
+		if cf != nil {
+			cf.root.Close()
+		}
 		return nil, err
 	}
 	sum.unmap, sum.file, sum.stat = unmap, f, fi
 	sum.CacheNote = note
 	if c != nil {
-		sum.cache, sum.cacheFile, sum.keep, sum.size = c, name, keep, uint64(len(data))
+		sum.cache, sum.cf, sum.mark, sum.keep, sum.size = c, cf, mark, keep, uint64(len(data))
 		sum.answers, sum.dirty = map[string]answer{}, true
 	}
 	return sum, nil
