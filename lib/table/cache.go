@@ -90,10 +90,6 @@ type answer struct {
 	off, line uint32
 }
 
-// castagnoli is the CRC-32C of the cache file's own trailer: any CRC would
-// do, and this one is quick on short input.
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // sums returns the piece of the bytes b, which end at end.
 func sums(b []byte, end int) piece {
 	return piece{end: uint64(end), crc: crc32.ChecksumIEEE(b)}
@@ -238,7 +234,7 @@ func (c *Cache) load(cf *cacheFile, path string, src os.FileInfo, data []byte, k
 		return nil, err
 	}
 	if len(b) < len(cacheMagic)+4 || string(b[:len(cacheMagic)]) != cacheMagic ||
-		crc32.Checksum(b[:len(b)-4], castagnoli) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
+		crc32.ChecksumIEEE(b[:len(b)-4]) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
 		return nil, errors.New("damaged")
 	}
 	d := decoder{b: b[len(cacheMagic) : len(b)-4]}
@@ -367,7 +363,7 @@ func (c *Cache) save(cf *cacheFile, s *Summary, keep int) error {
 		e.u32(a.off)
 		e.u32(a.line)
 	}
-	e.u32(crc32.Checksum(e.b, castagnoli))
+	e.u32(crc32.ChecksumIEEE(e.b)) // the trailer, against a file cut short
 	if len(e.b) > maxCacheBytes {
 		return fmt.Errorf("%d bytes are more than a cache file holds", len(e.b))
 	}

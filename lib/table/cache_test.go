@@ -252,7 +252,7 @@ func TestCacheDecode(t *testing.T) {
 	}
 	cf := openCacheFile(t, c, path)
 	try := func(b []byte) {
-		b = binary.LittleEndian.AppendUint32(slices.Clone(b), crc32.Checksum(b, castagnoli))
+		b = binary.LittleEndian.AppendUint32(slices.Clone(b), crc32.ChecksumIEEE(b))
 		if err := os.WriteFile(name, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -581,7 +581,7 @@ func FuzzCacheLoad(f *testing.F) {
 	cf := &cacheFile{root: root, name: "scan-x", path: filepath.Join(fuzzDir, "scan-x")}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		b := append([]byte(cacheMagic), body...)
-		b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+		b = binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
 		if err := os.WriteFile(filepath.Join(fuzzDir, "scan-x"), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
