@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -93,5 +94,25 @@ func TestRunCacheNoHome(t *testing.T) {
 	code, out, _ := rtRun(t, "-H", addr, "--table", "texthash:"+path, "-v")
 	if want := path + ": scan cache not used: no --cache-dir, and "; code != 0 || !strings.Contains(out, want) {
 		t.Errorf("without XDG_CACHE_HOME and HOME: exit %d, output\n%s\nwant OK and a line starting %q", code, out, want)
+	}
+}
+
+// TestWiden: widen raises GOMAXPROCS to wideProcs, never lowers it, and
+// leaves it alone when wideProcs is 0 (an admin's GOMAXPROCS, or tests).
+func TestWiden(t *testing.T) {
+	// Not parallel: GOMAXPROCS is the process's.
+	saved, savedWide := runtime.GOMAXPROCS(0), wideProcs
+	t.Cleanup(func() { runtime.GOMAXPROCS(saved); wideProcs = savedWide })
+	for _, tt := range []struct{ procs, wide, want int }{
+		{1, 3, 3},
+		{4, 3, 4},
+		{1, 0, 1},
+	} {
+		runtime.GOMAXPROCS(tt.procs)
+		wideProcs = tt.wide
+		widen()
+		if got := runtime.GOMAXPROCS(0); got != tt.want {
+			t.Errorf("GOMAXPROCS %d, wideProcs %d: widen gives %d, want %d", tt.procs, tt.wide, got, tt.want)
+		}
 	}
 }

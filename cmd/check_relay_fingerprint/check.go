@@ -309,6 +309,14 @@ func (c *checkCmd) cache(d fingerprint.Digest) (*table.Cache, string) {
 // cache, a table unchanged since a check before is not parsed again. Each
 // scanned table stays open for findObserved until closeReceivers.
 func scanReceivers(specs []groupSpec, d fingerprint.Digest, cache *table.Cache, off string) []check.Receiver {
+	for _, gs := range specs {
+		// table.Scan parses (or checksums) a file of a MiB or more on
+		// several goroutines.
+		if fi, err := os.Stat(gs.spec.Path); err == nil && fi.Size() >= 1<<20 {
+			widen()
+			break
+		}
+	}
 	return receivers(specs, func(s table.Spec, rc *check.Receiver) (err error) {
 		notes := check.NewKeyNotes(s.Path, d)
 		if cache != nil {

@@ -105,6 +105,9 @@ func gather(ctx context.Context, f *targetFlags) ([]observed, error) {
 
 	// Resolve every name concurrently, then probe every address
 	// concurrently; a slot per target keeps the output in flag order.
+	if len(targets) > 1 {
+		widen()
+	}
 	perTarget := make([][]observed, len(targets))
 	sem := make(chan struct{}, maxParallel)
 	var wg sync.WaitGroup
@@ -118,6 +121,9 @@ func gather(ctx context.Context, f *targetFlags) ([]observed, error) {
 				perTarget[i] = []observed{{Observation: check.Observation{
 					Name: name, Host: t.host, Addr: net.JoinHostPort(t.host, strconv.Itoa(t.port)), Err: err}}}
 				return
+			}
+			if len(addrs) > 1 {
+				widen()
 			}
 			obs := make([]observed, len(addrs))
 			var inner sync.WaitGroup

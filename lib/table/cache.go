@@ -168,8 +168,11 @@ func (c *Cache) file(path string) (*cacheFile, error) {
 		root.Close()
 		return nil, err
 	}
-	// The path as given too: it is in the messages cached.
-	h := sha256.Sum256([]byte(abs + "\x00" + path + "\x00" + c.Tag))
+	// The path as given too: it is in the messages cached. And the
+	// executable: two builds checking the same table (an upgrade, an
+	// admin's own build by hand) keep a file each, instead of each
+	// parsing the table again after the other.
+	h := sha256.Sum256([]byte(abs + "\x00" + path + "\x00" + c.Tag + "\x00" + exeID()))
 	name := "scan-" + hex.EncodeToString(h[:16])
 	return &cacheFile{root: root, name: name, path: filepath.Join(c.Dir, name)}, nil
 }
