@@ -230,27 +230,50 @@ func TestCacheDamaged(t *testing.T) {
 	}
 }
 
+// cacheFixture is a table of 5 entries, its cache file after a check of
+// two of its keys, and what load needs besides.
+type cacheFixture struct {
+	dir, path string
+	keys      []string
+	c         *Cache
+	data      []byte      // the table's bytes
+	fi        os.FileInfo // and its status
+	good      []byte      // the cache file
+}
+
+func newCacheFixture(t testing.TB) cacheFixture {
+	t.Helper()
+	fx := cacheFixture{dir: t.TempDir()}
+	fx.path, fx.keys = writeTable(t, fx.dir, 5)
+	fx.c = &Cache{Dir: filepath.Join(fx.dir, "cache"), Tag: "t"}
+	sum, err := fx.c.Scan(fx.path, cacheMark, cacheKeep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sum.Find(fx.keys[:2]); err != nil {
+		t.Fatal(err)
+	}
+	sum.Close()
+	if fx.good, err = os.ReadFile(sum.cf.path); err != nil {
+		t.Fatal(err)
+	}
+	if fx.data, err = os.ReadFile(fx.path); err != nil {
+		t.Fatal(err)
+	}
+	if fx.fi, err = os.Stat(fx.path); err != nil {
+		t.Fatal(err)
+	}
+	return fx
+}
+
 // TestCacheDecode feeds load every cache file that differs from a good
 // one in a byte, or is cut short, with its trailing checksum made right:
 // load fails or gives a Summary, and never panics.
 func TestCacheDecode(t *testing.T) {
-	dir := t.TempDir()
-	path, keys := writeTable(t, dir, 5)
-	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
-	name := cacheScan(t, c, path, keys[:2]).cf.path
-	good, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fx := newCacheFixture(t)
+	c, path, data, fi, good := fx.c, fx.path, fx.data, fx.fi, fx.good
 	cf := openCacheFile(t, c, path)
+	name := cf.path
 	try := func(b []byte) {
 		b = binary.LittleEndian.AppendUint32(slices.Clone(b), crc32.ChecksumIEEE(b))
 		if err := os.WriteFile(name, b, 0o600); err != nil {
@@ -543,33 +566,12 @@ func TestCachePrune(t *testing.T) {
 // FuzzCacheLoad feeds load cache files of random bytes, their trailing
 // checksum made right: load fails or gives a Summary, and never panics.
 func FuzzCacheLoad(f *testing.F) {
-	dir := f.TempDir()
-	path, keys := writeTable(f, dir, 5)
-	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
-	sum, err := c.Scan(path, cacheMark, cacheKeep)
-	if err != nil {
-		f.Fatal(err)
-	}
-	if err := sum.Find(keys[:2]); err != nil {
-		f.Fatal(err)
-	}
-	sum.Close()
-	good, err := os.ReadFile(sum.cf.path)
-	if err != nil {
-		f.Fatal(err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		f.Fatal(err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		f.Fatal(err)
-	}
+	fx := newCacheFixture(f)
+	c, path, keys, data, fi, good := fx.c, fx.path, fx.keys, fx.data, fx.fi, fx.good
 	f.Add(good[len(cacheMagic) : len(good)-4])
 	// One directory for every input: making one an input costs more than
 	// the rest.
-	fuzzDir := filepath.Join(dir, "fuzz")
+	fuzzDir := filepath.Join(fx.dir, "fuzz")
 	if err := os.Mkdir(fuzzDir, 0o700); err != nil {
 		f.Fatal(err)
 	}
