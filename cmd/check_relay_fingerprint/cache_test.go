@@ -116,3 +116,26 @@ func TestWiden(t *testing.T) {
 		}
 	}
 }
+
+// TestRunCacheEmptyDir: --cache-dir= (a macro left empty) means the
+// default directory, never the working directory (/ for a daemon).
+func TestRunCacheEmptyDir(t *testing.T) {
+	// Not parallel: it changes the working directory.
+	cert := rtCert(t, "cliff.example.org", 90)
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := rtWrite(t, dir, "relay_clientcerts", fingerprint.SHA256.PublicKey(leaf)+" cliff.example.org\n")
+	addr := rtServe(t, cert, false)
+	cwd := filepath.Join(dir, "cwd")
+	if err := os.Mkdir(cwd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(cwd)
+	code, out, _ := rtRun(t, "-H", addr, "--table", "texthash:"+path, "--cache-dir=", "-v")
+	if ents, _ := os.ReadDir(cwd); code != 0 || len(ents) != 0 || !strings.Contains(out, "saved to the scan cache "+os.Getenv("XDG_CACHE_HOME")) {
+		t.Errorf("--cache-dir=: exit %d, %d files in the working directory; output\n%s\nwant OK, none, the default cache", code, len(ents), out)
+	}
+}

@@ -37,7 +37,7 @@ type checkCmd struct {
 	Warning     string   `short:"w" default:"${warning_days}" placeholder:"DAYS|RANGE" group:"Thresholds" help:"WARNING when a certificate has fewer than DAYS days left; a value with ':' or '@' is a Monitoring Plugins range. Default: ${default}."`
 	Critical    string   `short:"c" default:"${critical_days}" placeholder:"DAYS|RANGE" group:"Thresholds" help:"CRITICAL when a certificate has fewer than DAYS days left; a range as for -w. Default: ${default}."`
 	Unreachable string   `enum:"unknown,critical" default:"unknown" group:"Thresholds" help:"State for a relay that cannot be probed: unknown or critical. Default: ${default}."`
-	CacheDir    string   `name:"cache-dir" type:"path" placeholder:"DIR" group:"Matching" help:"Keep what the check learns of each table in DIR (created 0700, used only if it is this user's and no one else may write it), so that the next check does not parse a table whose bytes are unchanged (compared by checksum, on every check). Default: $XDG_CACHE_HOME/check_relay_fingerprint, else ~/.cache/check_relay_fingerprint."`
+	CacheDir    string   `name:"cache-dir" placeholder:"DIR" group:"Matching" help:"Keep what the check learns of each table in DIR (created 0700, used only if it is this user's and no one else may write it), so that the next check does not parse a table whose bytes are unchanged (compared by checksum, on every check). Default: $XDG_CACHE_HOME/check_relay_fingerprint, else ~/.cache/check_relay_fingerprint."`
 	NoCache     bool     `name:"no-cache" group:"Matching" help:"Parse every table on every check, keeping nothing between checks."`
 
 	fixFlags `embed:""`
@@ -293,12 +293,21 @@ func (c *checkCmd) cache(d fingerprint.Digest) (*table.Cache, string) {
 	if c.NoCache {
 		return nil, ""
 	}
-	if dir == "" {
+	switch {
+	case dir == "":
+		// Also --cache-dir= (a macro left empty): the default, never
+		// the working directory.
 		base, err := os.UserCacheDir()
 		if err != nil {
 			return nil, "no --cache-dir, and " + err.Error()
 		}
 		dir = filepath.Join(base, "check_relay_fingerprint")
+	case dir == "~" || strings.HasPrefix(dir, "~/"):
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return nil, "--cache-dir " + dir + ": " + err.Error()
+		}
+		dir = filepath.Join(home, dir[1:])
 	}
 	// The notes on keys (KeyNotes.Notable) depend on the digest only.
 	return &table.Cache{Dir: dir, Tag: "key notes under " + string(d)}, ""

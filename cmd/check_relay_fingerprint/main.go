@@ -13,7 +13,7 @@ import (
 )
 
 func main() {
-	// One P to start: one relay and a small or cached table take less
+	// One P to start: one relay and tables under a MiB take less
 	// CPU and time on one P than on several, whose idle threads spin
 	// looking for work on the cores the relay's TLS also needs (0.9 ms of
 	// CPU and 0.5 ms of a 7 ms check here). A check with more work raises

@@ -149,6 +149,9 @@ func (c *Cache) file(path string) (*cacheFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		return nil, fmt.Errorf("%s: a symbolic link: name the directory it leads to", c.Dir)
+	}
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("%s: not a directory", c.Dir)
 	}
@@ -199,6 +202,20 @@ func trusted(dir string) error {
 			return err
 		}
 		above = filepath.Dir(above)
+	}
+	// The path as named too: a symbolic link on the way is its owner's
+	// choice of where the path leads, and must be the user's or root's.
+	for p := filepath.Dir(abs); filepath.Dir(p) != p; p = filepath.Dir(p) {
+		fi, err := os.Lstat(p)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := ownedSafe(fi); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
 	}
 	for p := above; ; p = filepath.Dir(p) {
 		fi, err := os.Stat(p)

@@ -663,6 +663,23 @@ func TestCacheDirSwapped(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(home, ".cache")); !os.IsNotExist(err) {
 		t.Errorf("root made a directory in uid 65534's: %v", err)
 	}
+	// Nor through uid 65534's symbolic link to a directory of root's,
+	// even in a directory root owns.
+	roots := filepath.Join(dir, "roots")
+	if err := os.Mkdir(roots, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(roots, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(link, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	sum = cacheScan(t, &Cache{Dir: filepath.Join(link, "check_relay_fingerprint"), Tag: "t"}, path, keys[:1])
+	if ents, _ := os.ReadDir(roots); !strings.HasPrefix(sum.CacheNote, "scan cache not used: "+link+": owned by uid 65534") || len(ents) != 0 {
+		t.Errorf("cache directory through uid 65534's link: CacheNote %q, %d entries made where it leads; want not used, none", sum.CacheNote, len(ents))
+	}
 }
 
 // TestCacheWrongHeals: a cache file that passes every test but holds
@@ -755,5 +772,102 @@ func TestCacheTinyFiles(t *testing.T) {
 			sum.Close()
 			sameAsScan(t, fmt.Sprintf("%s, check %d", name, i+1), sum, path, keys[:1+i])
 		}
+	}
+}
+
+// TestCacheWrongHealsSameCheck: a wrong cache file (as TestCacheWrongHeals
+// makes) whose error a check finds out because another key, looked up
+// after the wrong ones, makes it parse the file: that check gives Scan's
+// answers for every key, those looked up before the parse included.
+func TestCacheWrongHealsSameCheck(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		wrong func(s *Summary, keys []string, data []byte)
+	}{
+		{"a present key cached as absent", func(s *Summary, keys []string, _ []byte) {
+			s.answers[string(canonAppend(nil, keys[3]))] = answer{found: false}
+		}},
+		{"a found key cached at its duplicate", func(s *Summary, keys []string, data []byte) {
+			// writeTable's last line repeats keys[0]: postmap keeps line 1.
+			dupLine := keys[0] + " a duplicate\n"
+			off := strings.LastIndex(string(data), dupLine)
+			s.answers[string(canonAppend(nil, keys[0]))] = answer{found: true, off: uint32(off), line: 21}
+		}},
+		{"a found key cached with another line", func(s *Summary, keys []string, _ []byte) {
+			a := s.answers[string(canonAppend(nil, keys[3]))]
+			a.line += 7
+			s.answers[string(canonAppend(nil, keys[3]))] = a
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path, keys := writeTable(t, dir, 20)
+			data, _ := os.ReadFile(path)
+			c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
+			sum := cacheScan(t, c, path, []string{keys[0], keys[3]})
+			tt.wrong(sum, keys, data)
+			if err := c.save(openCacheFile(t, c, path), sum, cacheKeep); err != nil {
+				t.Fatal(err)
+			}
+			// keys[9], not cached (a renewed certificate), comes last: Find
+			// parses the file for it, and learns the cache was wrong.
+			probe := []string{keys[0], keys[3], keys[9]}
+			first := cacheScan(t, c, path, probe)
+			sameAsScan(t, tt.name+", first check (the one that parsed)", first, path, probe)
+			second := cacheScan(t, c, path, probe)
+			sameAsScan(t, tt.name+", second check", second, path, probe)
+		})
+	}
+}
+
+// TestReview4RescanTruncated: the table cut short while Find parses it
+// for a key the cache does not know: Find fails (SIGBUS turned into an
+// error), the process lives, and no cache file is saved from it.
+func TestReview4RescanTruncated(t *testing.T) {
+	dir := t.TempDir()
+	path, keys := writeTable(t, dir, 60000) // several MiB: several pages
+	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
+	cacheScan(t, c, path, keys[:1])
+	sum, err := c.Scan(path, cacheMark, cacheKeep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sum.Close()
+	if !fromCache(sum) {
+		t.Fatalf("CacheNote %q, want from the cache", sum.CacheNote)
+	}
+	testHookBeforeMerge = func(string) { os.Truncate(path, 0) }
+	defer func() { testHookBeforeMerge = nil }()
+	err = sum.Find(keys[:2])
+	t.Logf("Find: %v; note %q", err, sum.CacheNote)
+	if err == nil {
+		t.Errorf("Find on a table truncated during the parse: no error")
+	}
+}
+
+// TestCacheRescanTruncated: the table cut short while Find parses it
+// for a key the cache does not know: Find fails (SIGBUS turned into an
+// error), the process lives, and no cache file is saved from it.
+func TestCacheRescanTruncated(t *testing.T) {
+	dir := t.TempDir()
+	path, keys := writeTable(t, dir, 60000) // several MiB: several pages
+	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
+	cacheScan(t, c, path, keys[:1])
+	sum, err := c.Scan(path, cacheMark, cacheKeep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sum.Close()
+	if !fromCache(sum) {
+		t.Fatalf("CacheNote %q, want from the cache", sum.CacheNote)
+	}
+	testHookBeforeMerge = func(string) { os.Truncate(path, 0) }
+	defer func() { testHookBeforeMerge = nil }()
+	err = sum.Find(keys[:2])
+	if err == nil || !strings.Contains(err.Error(), "shrank while it was read") {
+		t.Errorf("Find on a table truncated during the parse: %v, want the file shrank", err)
+	}
+	if strings.Contains(sum.CacheNote, "saved") {
+		t.Errorf("Find on a table truncated during the parse: CacheNote %q, want nothing saved", sum.CacheNote)
 	}
 }

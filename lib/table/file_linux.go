@@ -68,14 +68,15 @@ func private(fi os.FileInfo) error {
 		return fmt.Errorf("owned by uid %d, not by this user (uid %d)", st.Uid, uid)
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("others may write it (mode %v)", fi.Mode().Perm())
+		return fmt.Errorf("group or others may write it (mode %v)", fi.Mode().Perm())
 	}
 	return nil
 }
 
-// ownedSafe checks that the directory fi describes is owned by the user or
-// root, and that no one else may write it unless it is sticky (as /tmp,
-// where no one may rename or remove another's entries).
+// ownedSafe checks that the directory or symbolic link fi describes is
+// owned by the user or root, and that no one else may write the directory
+// unless it is sticky (as /tmp, where no one may rename or remove
+// another's entries). A link's own mode means nothing.
 func ownedSafe(fi os.FileInfo) error {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
@@ -84,8 +85,8 @@ func ownedSafe(fi os.FileInfo) error {
 	if uid := os.Geteuid(); int(st.Uid) != uid && st.Uid != 0 {
 		return fmt.Errorf("owned by uid %d, neither this user (uid %d) nor root", st.Uid, uid)
 	}
-	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&os.ModeSticky == 0 {
-		return fmt.Errorf("others may write it (mode %v)", fi.Mode().Perm())
+	if fi.Mode()&os.ModeSymlink == 0 && fi.Mode().Perm()&0o022 != 0 && fi.Mode()&os.ModeSticky == 0 {
+		return fmt.Errorf("group or others may write it (mode %v); hint: chmod go-w it, or name another --cache-dir", fi.Mode().Perm())
 	}
 	return nil
 }

@@ -100,6 +100,7 @@ type Summary struct {
 	answers map[string]answer // the keys looked up, by index form
 	asked   []string          // the keys looked up by the Find running
 	dirty   bool              // the cache file does not hold all that s knows
+	trimmed bool              // the Find running has trimmed answers to its keys
 }
 
 // Len returns the number of distinct keys, the number of entries that
@@ -134,40 +135,18 @@ func (s *Summary) Find(keys []string) error {
 			return fmt.Errorf("%s: the file changed while it was read (rewritten in place?): run the check again", s.Path)
 		}
 	}
-	s.asked = s.asked[:0]
-	err := s.sc.guard(func() error {
+	s.asked, s.trimmed = s.asked[:0], false
+	cached := s.sc.slots == nil
+	err := s.sc.guard(func() error { return s.find(keys) })
+	if err == nil && cached && s.sc.slots != nil {
+		// Parsed meanwhile: the keys answered from the cache before the
+		// parse are answered again, as the parse (which may have found
+		// the cache wrong) says.
 		for _, k := range keys {
-			c := string(canonAppend(nil, k))
-			if _, ok := s.found[c]; ok {
-				continue
-			}
-			r, ok, err := s.where(c)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				continue
-			}
-			e, ok := s.sc.entryAt(r)
-			if (!ok || !sameKey(e.Key, c, true)) && s.sc.slots == nil {
-				// The cache's answer does not hold: the cache is wrong, or
-				// the file changed. Parse it, which tells, and ask again.
-				if err := s.rescan(); err != nil {
-					return err
-				}
-				if r, ok = s.sc.lookup(c); !ok {
-					continue
-				}
-				e, ok = s.sc.entryAt(r)
-			}
-			if !ok || !sameKey(e.Key, c, true) {
-				return fmt.Errorf("%s:%d: the file changed while it was read: the key there is no longer %q", s.Path, r.line&^spilled, k)
-			}
-			e.Key, e.Value = strings.Clone(e.Key), strings.Clone(e.Value)
-			s.found[c] = e
+			delete(s.found, string(canonAppend(nil, k)))
 		}
-		return nil
-	})
+		err = s.sc.guard(func() error { return s.find(keys) })
+	}
 	if err == nil && s.cache != nil && s.dirty {
 		note := "saved to the scan cache " + s.cf.path
 		if err := s.cache.save(s.cf, s, s.keep); err != nil {
@@ -181,6 +160,41 @@ func (s *Summary) Find(keys []string) error {
 		s.CacheNote = note
 	}
 	return err
+}
+
+// find is Find's loop over keys, under guard.
+func (s *Summary) find(keys []string) error {
+	for _, k := range keys {
+		c := string(canonAppend(nil, k))
+		if _, ok := s.found[c]; ok {
+			continue
+		}
+		r, ok, err := s.where(c)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		e, ok := s.sc.entryAt(r)
+		if (!ok || !sameKey(e.Key, c, true)) && s.sc.slots == nil {
+			// The cache's answer does not hold: the cache is wrong, or
+			// the file changed. Parse it, which tells, and ask again.
+			if err := s.rescan(); err != nil {
+				return err
+			}
+			if r, ok = s.sc.lookup(c); !ok {
+				continue
+			}
+			e, ok = s.sc.entryAt(r)
+		}
+		if !ok || !sameKey(e.Key, c, true) {
+			return fmt.Errorf("%s:%d: the file changed while it was read: the key there is no longer %q", s.Path, r.line&^spilled, k)
+		}
+		e.Key, e.Value = strings.Clone(e.Key), strings.Clone(e.Value)
+		s.found[c] = e
+	}
+	return nil
 }
 
 // where returns the record of the first entry whose key has the index
@@ -200,7 +214,8 @@ func (s *Summary) where(c string) (record, bool, error) {
 	}
 	r, ok := s.sc.lookup(c)
 	if s.answers != nil {
-		if len(s.answers) >= maxCachedAnswers {
+		if len(s.answers) >= maxCachedAnswers && !s.trimmed {
+			s.trimmed = true
 			// Keep this run's keys, which the next run asks again.
 			kept := map[string]answer{}
 			for _, k := range s.asked {
