@@ -820,31 +820,6 @@ func TestCacheWrongHealsSameCheck(t *testing.T) {
 	}
 }
 
-// TestReview4RescanTruncated: the table cut short while Find parses it
-// for a key the cache does not know: Find fails (SIGBUS turned into an
-// error), the process lives, and no cache file is saved from it.
-func TestReview4RescanTruncated(t *testing.T) {
-	dir := t.TempDir()
-	path, keys := writeTable(t, dir, 60000) // several MiB: several pages
-	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
-	cacheScan(t, c, path, keys[:1])
-	sum, err := c.Scan(path, cacheMark, cacheKeep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sum.Close()
-	if !fromCache(sum) {
-		t.Fatalf("CacheNote %q, want from the cache", sum.CacheNote)
-	}
-	testHookBeforeMerge = func(string) { os.Truncate(path, 0) }
-	defer func() { testHookBeforeMerge = nil }()
-	err = sum.Find(keys[:2])
-	t.Logf("Find: %v; note %q", err, sum.CacheNote)
-	if err == nil {
-		t.Errorf("Find on a table truncated during the parse: no error")
-	}
-}
-
 // TestCacheRescanTruncated: the table cut short while Find parses it
 // for a key the cache does not know: Find fails (SIGBUS turned into an
 // error), the process lives, and no cache file is saved from it.
