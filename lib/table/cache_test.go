@@ -449,21 +449,30 @@ func TestCacheConcurrent(t *testing.T) {
 	sameAsScan(t, "after concurrent checks", sum, path, keys[:1])
 }
 
-// TestCacheRewrittenBeforeFind: a table rewritten in place after a
-// Summary came from the cache makes Find fail, as without a cache.
-func TestCacheRewrittenBeforeFind(t *testing.T) {
+// cachedSummary writes a table of n entries, checks it for its first
+// key, and returns the Summary that Cache.Scan then takes from the cache,
+// before Find; the test closes it.
+func cachedSummary(t *testing.T, n int) (path string, keys []string, sum *Summary) {
+	t.Helper()
 	dir := t.TempDir()
-	path, keys := writeTable(t, dir, 20)
+	path, keys = writeTable(t, dir, n)
 	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
 	cacheScan(t, c, path, keys[:1])
 	sum, err := c.Scan(path, cacheMark, cacheKeep)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sum.Close()
+	t.Cleanup(func() { sum.Close() })
 	if !fromCache(sum) {
 		t.Fatalf("CacheNote %q, want from the cache", sum.CacheNote)
 	}
+	return path, keys, sum
+}
+
+// TestCacheRewrittenBeforeFind: a table rewritten in place after a
+// Summary came from the cache makes Find fail, as without a cache.
+func TestCacheRewrittenBeforeFind(t *testing.T) {
+	path, keys, sum := cachedSummary(t, 20)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -824,21 +833,10 @@ func TestCacheWrongHealsSameCheck(t *testing.T) {
 // for a key the cache does not know: Find fails (SIGBUS turned into an
 // error), the process lives, and no cache file is saved from it.
 func TestCacheRescanTruncated(t *testing.T) {
-	dir := t.TempDir()
-	path, keys := writeTable(t, dir, 60000) // several MiB: several pages
-	c := &Cache{Dir: filepath.Join(dir, "cache"), Tag: "t"}
-	cacheScan(t, c, path, keys[:1])
-	sum, err := c.Scan(path, cacheMark, cacheKeep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sum.Close()
-	if !fromCache(sum) {
-		t.Fatalf("CacheNote %q, want from the cache", sum.CacheNote)
-	}
+	path, keys, sum := cachedSummary(t, 60000) // several MiB: several pages
 	testHookBeforeMerge = func(string) { os.Truncate(path, 0) }
 	defer func() { testHookBeforeMerge = nil }()
-	err = sum.Find(keys[:2])
+	err := sum.Find(keys[:2])
 	if err == nil || !strings.Contains(err.Error(), "shrank while it was read") {
 		t.Errorf("Find on a table truncated during the parse: %v, want the file shrank", err)
 	}
