@@ -1,14 +1,11 @@
 package main
 
 import (
-	"crypto/x509"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
-
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
 )
 
 // TestMain gives the tests a scan cache of their own (the default is under
@@ -31,11 +28,7 @@ func TestMain(m *testing.M) {
 func TestRunCache(t *testing.T) {
 	t.Parallel()
 	cert := rtCert(t, "cliff.example.org", 90)
-	leaf, err := x509.ParseCertificate(cert.Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := fingerprint.SHA256.PublicKey(leaf)
+	key := rtPubkey(t, cert)
 	dir := t.TempDir()
 	other := "00" + key[2:]
 	path := rtWrite(t, dir, "relay_clientcerts", other+" old.example.org\n"+key+" cliff.example.org\n")
@@ -83,11 +76,7 @@ func TestRunCache(t *testing.T) {
 func TestRunCacheNoHome(t *testing.T) {
 	// Not parallel: it changes the environment of every test.
 	cert := rtCert(t, "cliff.example.org", 90)
-	leaf, err := x509.ParseCertificate(cert.Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := rtWrite(t, t.TempDir(), "relay_clientcerts", fingerprint.SHA256.PublicKey(leaf)+" cliff.example.org\n")
+	path := rtWrite(t, t.TempDir(), "relay_clientcerts", rtPubkey(t, cert)+" cliff.example.org\n")
 	addr := rtServe(t, cert, false)
 	t.Setenv("XDG_CACHE_HOME", "")
 	t.Setenv("HOME", "")
@@ -122,12 +111,8 @@ func TestWiden(t *testing.T) {
 func TestRunCacheEmptyDir(t *testing.T) {
 	// Not parallel: it changes the working directory.
 	cert := rtCert(t, "cliff.example.org", 90)
-	leaf, err := x509.ParseCertificate(cert.Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	path := rtWrite(t, dir, "relay_clientcerts", fingerprint.SHA256.PublicKey(leaf)+" cliff.example.org\n")
+	path := rtWrite(t, dir, "relay_clientcerts", rtPubkey(t, cert)+" cliff.example.org\n")
 	addr := rtServe(t, cert, false)
 	cwd := filepath.Join(dir, "cwd")
 	if err := os.Mkdir(cwd, 0o755); err != nil {

@@ -48,6 +48,17 @@ func rtCert(t testing.TB, name string, days int) tls.Certificate {
 	return c
 }
 
+// rtPubkey returns the sha256 public-key fingerprint of cert's leaf, a
+// relay_clientcerts key that lists it.
+func rtPubkey(t testing.TB, cert tls.Certificate) string {
+	t.Helper()
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fingerprint.SHA256.PublicKey(leaf)
+}
+
 // rtSession is a go-smtp session that accepts no mail; the probe sends none.
 type rtSession struct{}
 
