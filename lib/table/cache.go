@@ -133,8 +133,8 @@ func (c *Cache) file(path string) (*cacheFile, error) {
 	if c.Dir == "" {
 		return nil, errors.New("no directory")
 	}
-	if err := private(nil); err != nil {
-		return nil, err // not on this system
+	if errNoCache != nil {
+		return nil, errNoCache
 	}
 	if exeID() == "" {
 		return nil, errors.New("the executable running is not known")
@@ -351,7 +351,7 @@ func (c *Cache) save(cf *cacheFile, s *Summary, keep int) error {
 	e.str(c.Tag)
 	e.u64(uint64(keep))
 	e.str(statID(s.stat))
-	e.u64(s.size)
+	e.u64(uint64(s.stat.Size())) // what was mapped
 	e.u32(uint32(len(s.pieces)))
 	for _, p := range s.pieces {
 		e.u64(p.end)

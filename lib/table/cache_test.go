@@ -602,7 +602,8 @@ func FuzzCacheLoad(f *testing.F) {
 		}
 		// Taken: go on as a check does (see scanPath).
 		sum.sc = &scanner{path: path, data: data, s: string(data)}
-		sum.cache, sum.cf, sum.mark, sum.keep, sum.size, sum.stat = c, cf, cacheMark, cacheKeep, uint64(len(data)), fi
+		sum.withCache(c, cf, cacheMark, cacheKeep)
+		sum.stat = fi
 		if err := sum.Find(append(keys, "11:22")); err != nil {
 			t.Errorf("Find on a Summary load took: %v", err)
 		}

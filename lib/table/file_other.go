@@ -23,11 +23,12 @@ func changed(a, b os.FileInfo) bool {
 // mapping.
 func release([]byte) {}
 
+// errNoCache is why there is no scan cache on this system.
+var errNoCache = errors.New("the scan cache is kept on Linux only")
+
 // private refuses every file: elsewhere than on Linux, there is no scan
 // cache.
-func private(os.FileInfo) error {
-	return errors.New("the scan cache is kept on Linux only")
-}
+func private(os.FileInfo) error { return errNoCache }
 
 // fileID is "": elsewhere than on Linux, files are named by path.
 func fileID(os.FileInfo) string { return "" }

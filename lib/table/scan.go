@@ -95,7 +95,6 @@ type Summary struct {
 	cf      *cacheFile
 	mark    func(key string) bool // Scan's, for rescan
 	keep    int
-	size    uint64
 	pieces  []piece           // the file's checksums
 	answers map[string]answer // the keys looked up, by index form
 	asked   []string          // the keys looked up by the Find running
@@ -328,7 +327,7 @@ func scanPath(path string, mark func(key string) bool, keep int, c *Cache) (*Sum
 			note, c = "scan cache not used: "+err.Error(), nil
 		} else if sum, err = c.load(cf, path, fi, data, keep, unmap != nil); err == nil {
 			sum.sc = &scanner{path: path, data: data, s: unsafe.String(unsafe.SliceData(data), len(data)), mapped: unmap != nil}
-			sum.cache, sum.cf, sum.mark, sum.keep, sum.size = c, cf, mark, keep, uint64(len(data))
+			sum.withCache(c, cf, mark, keep)
 			sum.unmap, sum.file, sum.stat = unmap, f, fi
 			return sum, nil
 		} else if !errors.Is(err, fs.ErrNotExist) {
@@ -356,10 +355,16 @@ func scanPath(path string, mark func(key string) bool, keep int, c *Cache) (*Sum
 	sum.unmap, sum.file, sum.stat = unmap, f, fi
 	sum.CacheNote = note
 	if c != nil {
-		sum.cache, sum.cf, sum.mark, sum.keep, sum.size = c, cf, mark, keep, uint64(len(data))
+		sum.withCache(c, cf, mark, keep)
 		sum.answers, sum.dirty = map[string]answer{}, true
 	}
 	return sum, nil
+}
+
+// withCache makes s, scanned or from the cache, save to cache file cf
+// of c what Find learns, and parse again with mark and keep if need be.
+func (s *Summary) withCache(c *Cache, cf *cacheFile, mark func(key string) bool, keep int) {
+	s.cache, s.cf, s.mark, s.keep = c, cf, mark, keep
 }
 
 // minPart is the least size of a part worth a goroutine of its own.
