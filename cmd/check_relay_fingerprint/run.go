@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/alecthomas/kong"
 
@@ -72,6 +74,10 @@ type env struct {
 	stdout, stderr io.Writer
 }
 
+// maxArgs bounds the command line: 500 relays, each with -H, plus room
+// for the other flags; more is a configuration to split, not to parse.
+const maxArgs = 1024
+
 // exitCode carries an exit request out of kong's Exit hook.
 type exitCode int
 
@@ -102,10 +108,23 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 			code = exitUnknown
 		}
 	}()
+	if len(args) > maxArgs {
+		// kong re-queues every flag value at the front of its token list,
+		// so parsing costs memory quadratic in the argument count (6 000
+		// -H took 878 MB): refuse before parsing, as the guidelines want
+		// for bad usage.
+		fmt.Fprintf(stdout, "RELAY_FINGERPRINT UNKNOWN - usage: %d arguments, at most %d are accepted\n", len(args), maxArgs)
+		fmt.Fprintln(stdout, "hint: split the relays over several service checks")
+		return exitUnknown
+	}
 	kctx, err := parser.Parse(preprocess(args))
 	if err != nil {
 		fmt.Fprintf(stdout, "RELAY_FINGERPRINT UNKNOWN - usage: %s\n", usageMessage(err))
 		fmt.Fprintln(stdout, "hint: check_relay_fingerprint --help")
+		return exitUnknown
+	}
+	if err := restoreBytes(reflect.ValueOf(&c).Elem(), args); err != nil {
+		fmt.Fprintf(stdout, "RELAY_FINGERPRINT UNKNOWN - usage: %v\n", err)
 		return exitUnknown
 	}
 	timeout, output := 0.0, ""
@@ -241,4 +260,86 @@ func isCommand(s string) bool {
 		return true
 	}
 	return false
+}
+
+// restoreBytes puts back the bytes kong replaced: it turns every byte of a
+// value that is not UTF-8 into U+FFFD, but paths are bytes, and two paths
+// that differ only there must stay two paths. Each string field of v that
+// holds U+FFFD and equals an argument (or the value after "=" in one) as
+// kong mangles it gets that argument's bytes back; two different
+// arguments that mangle alike are a usage error.
+func restoreBytes(v reflect.Value, args []string) error {
+	orig := map[string]string{}
+	ambiguous := map[string]bool{}
+	for _, a := range args {
+		parts := []string{a}
+		if i := strings.IndexByte(a, '='); i >= 0 {
+			parts = append(parts, a[i+1:])
+		}
+		for _, p := range parts {
+			if utf8.ValidString(p) {
+				continue
+			}
+			m := mangle(p)
+			if o, ok := orig[m]; ok && o != p {
+				ambiguous[m] = true
+			}
+			orig[m] = p
+		}
+	}
+	if len(orig) == 0 {
+		return nil
+	}
+	var walk func(v reflect.Value) error
+	fix := func(f reflect.Value) error {
+		s := f.String()
+		if !strings.ContainsRune(s, utf8.RuneError) {
+			return nil
+		}
+		if ambiguous[s] {
+			return fmt.Errorf("two arguments differ only in bytes that are not UTF-8 (%q): give one of them by another path", s)
+		}
+		if o, ok := orig[s]; ok {
+			f.SetString(o)
+		}
+		return nil
+	}
+	walk = func(v reflect.Value) error {
+		switch v.Kind() {
+		case reflect.String:
+			return fix(v)
+		case reflect.Pointer:
+			if !v.IsNil() {
+				return walk(v.Elem())
+			}
+		case reflect.Slice:
+			if v.Type().Elem().Kind() == reflect.String {
+				for i := range v.Len() {
+					if err := fix(v.Index(i)); err != nil {
+						return err
+					}
+				}
+			}
+		case reflect.Struct:
+			for i := range v.NumField() {
+				if f := v.Type().Field(i); f.IsExported() || f.Anonymous {
+					if err := walk(v.Field(i)); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	}
+	return walk(v)
+}
+
+// mangle is what kong makes of a value: each byte that is not UTF-8
+// becomes U+FFFD.
+func mangle(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"math/big"
@@ -962,5 +963,61 @@ func TestRunTableRewrittenDuringProbe(t *testing.T) {
 	code, out, _ := rtRun(t, "-H", addr, "--table", "texthash:"+path)
 	if code != 3 || !strings.Contains(out, "changed while it was read") {
 		t.Errorf("check of a table rewritten in place during the probe: exit %d, output\n%s\nwant 3 and the table changed while it was read", code, out)
+	}
+}
+
+// TestRunTooManyArgs guards the argument cap: kong's parse costs memory
+// quadratic in the argument count (6 000 -H took 878 MB and 3.5 s), so a
+// command line over maxArgs is a usage error before kong sees it, even
+// when every argument repeats the same relay.
+func TestRunTooManyArgs(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{maxArgs/2 + 1, 3000} {
+		args := make([]string, 0, 2*n)
+		for range n {
+			args = append(args, "-H", "127.0.0.1:1")
+		}
+		var stdout, stderr strings.Builder
+		code := run(args, &stdout, &stderr)
+		want := fmt.Sprintf("usage: %d arguments, at most %d are accepted", 2*n, maxArgs)
+		if code != exitUnknown || !strings.Contains(stdout.String(), want) {
+			t.Errorf("%d × -H: exit %d, output %q; want %d and %q", n, code, stdout.String(), exitUnknown, want)
+		}
+	}
+	// At the cap itself kong parses (and the run fails later for the
+	// missing table, not for the count).
+	args := make([]string, 0, maxArgs)
+	for len(args) < maxArgs {
+		args = append(args, "-H", "127.0.0.1:1")
+	}
+	var stdout, stderr strings.Builder
+	run(args, &stdout, &stderr)
+	if strings.Contains(stdout.String(), "arguments, at most") {
+		t.Errorf("%d arguments refused: %q", maxArgs, stdout.String())
+	}
+}
+
+// TestRunNonUTF8Paths guards paths as bytes: kong turns bytes that are not
+// UTF-8 into U+FFFD, which made two tables "t\xfe" and "t\xff" one path
+// (and a path that exists "missing"); run restores the bytes.
+func TestRunNonUTF8Paths(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cert := rtCert(t, "cliff.example.org", 60)
+	certPEM := rtWrite(t, dir, "cert\xfd.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Leaf.Raw})))
+	listed := rtWrite(t, dir, "t\xfe", fingerprint.SHA256.PublicKey(cert.Leaf)+" cliff.example.org\n")
+	rtWrite(t, dir, "t\xff", "# nobody\n")
+
+	code, out, _ := rtRun(t, "--cert-file", certPEM, "--table", "texthash:"+listed)
+	if code != exitOK {
+		t.Errorf("--table texthash:%q: exit %d, want %d (the listing table)\n%s", listed, code, exitOK, out)
+	}
+	code, out, _ = rtRun(t, "--cert-file="+certPEM, "--table=texthash:"+filepath.Join(dir, "t\xff"))
+	if code != exitCritical {
+		t.Errorf("--table=texthash:t\\xff: exit %d, want %d (the other table)\n%s", code, exitCritical, out)
+	}
+	code, out, _ = rtRun(t, "--cert-file", certPEM, "--table", "texthash:"+listed, "--table", "texthash:"+filepath.Join(dir, "t\xff"))
+	if code != exitUnknown || !strings.Contains(out, "differ only in bytes that are not UTF-8") {
+		t.Errorf("both tables: exit %d, want %d and a usage error\n%s", code, exitUnknown, out)
 	}
 }
