@@ -12,8 +12,10 @@
 //	MAIL FROM:<sender> (2xx, else the verdict is Other),
 //	RCPT TO:<recipient> (the verdict), RSET 250, QUIT 221
 //
-// It never sends DATA (nor BDAT): no message is ever queued, and a receiver
-// logs one NOQUEUE line (a refusal) or nothing.
+// It never sends DATA (nor BDAT): no message is ever queued. A Postfix
+// receiver logs a refusal as "NOQUEUE: reject: RCPT from ...", and an
+// acceptance as "QUEUEID: client=..." (smtpd opens a queue file at the first
+// accepted RCPT; RSET removes it, and nothing reaches cleanup or qmgr).
 //
 // Verdicts on the RCPT reply:
 //   - Accepted: 2xx. The receiver lets this certificate relay.
