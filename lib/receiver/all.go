@@ -30,6 +30,13 @@ type AllOptions struct {
 	// Resolve finds a receiver's addresses; probe.Resolve with the default
 	// resolver when nil.
 	Resolve func(ctx context.Context, host, network string) ([]netip.Addr, error)
+	// Control also asks every address once presenting no certificate, as
+	// a control: Answer.Cert is -1, before that address's other answers.
+	// When the control is Accepted, the receiver relays for this client
+	// whatever it presents (its address is in mynetworks, say), so an
+	// Accepted verdict for a certificate proves nothing about the
+	// certificate: see HintAnyone.
+	Control bool
 }
 
 // Answer is the outcome of one receiver address asked about one
@@ -39,7 +46,7 @@ type Answer struct {
 	// Addr is the address asked ("ip:port"), or "host:port" when the name
 	// did not resolve.
 	Addr string
-	Cert int // index of the certificate in AskAll's certs
+	Cert int // index of the certificate in AskAll's certs; -1 for the control
 	// Result is nil only when the name did not resolve.
 	Result *Result
 	Err    error // from Ask, or the *probe.Error of the DNS lookup
@@ -49,7 +56,8 @@ type Answer struct {
 // probe.SplitHostPort) about every certificate, all concurrently under ctx.
 // The answers come in input order: by receiver, then by address (sorted, as
 // probe.Resolve returns them), then by certificate. A receiver name that does
-// not resolve yields one Answer per certificate with the lookup error. The
+// not resolve yields one Answer per certificate (no control) with the lookup
+// error. The
 // error is for invalid input only (a receiver that does not parse, invalid
 // Options), reported before anything is dialled.
 func AskAll(ctx context.Context, receivers []string, certs []tls.Certificate, opts AllOptions) ([]Answer, error) {
@@ -90,9 +98,9 @@ func AskAll(ctx context.Context, receivers []string, certs []tls.Certificate, op
 		wg.Go(func() {
 			addrs, err := resolve(ctx, t.host, network)
 			if err != nil {
-				ans := make([]Answer, len(certs))
+				var ans []Answer
 				for c := range certs {
-					ans[c] = Answer{Receiver: receivers[i], Addr: net.JoinHostPort(t.host, strconv.Itoa(t.port)), Cert: c, Err: err}
+					ans = append(ans, Answer{Receiver: receivers[i], Addr: net.JoinHostPort(t.host, strconv.Itoa(t.port)), Cert: c, Err: err})
 				}
 				perReceiver[i] = ans
 				return
@@ -102,16 +110,25 @@ func AskAll(ctx context.Context, receivers []string, certs []tls.Certificate, op
 			if _, err := netip.ParseAddr(t.host); err != nil {
 				o.ServerName = t.host
 			}
-			ans := make([]Answer, len(addrs)*len(certs))
+			first := 0 // index in certs of the first question per address
+			if opts.Control {
+				first = -1
+			}
+			per := len(certs) - first
+			ans := make([]Answer, len(addrs)*per)
 			var inner sync.WaitGroup
 			for j, a := range addrs {
 				addr := netip.AddrPortFrom(a, uint16(t.port)).String()
-				for c := range certs {
+				for c := first; c < len(certs); c++ {
 					inner.Go(func() {
 						sem <- struct{}{}
 						defer func() { <-sem }()
-						res, err := Ask(ctx, addr, certs[c], o)
-						ans[j*len(certs)+c] = Answer{Receiver: receivers[i], Addr: addr, Cert: c, Result: res, Err: err}
+						var cert tls.Certificate // none, for the control
+						if c >= 0 {
+							cert = certs[c]
+						}
+						res, err := Ask(ctx, addr, cert, o)
+						ans[j*per+c-first] = Answer{Receiver: receivers[i], Addr: addr, Cert: c, Result: res, Err: err}
 					})
 				}
 			}

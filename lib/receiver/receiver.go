@@ -52,6 +52,12 @@
 // an address the relay really sends to through this receiver, in a domain that
 // is not local to the receiver.
 //
+// A receiver that relays for the client whatever it presents (its address is
+// in mynetworks, or it is an open relay) accepts any certificate, and would
+// accept a removed one too: AskAll's control question, presenting no
+// certificate, detects it (HintAnyone). Run from the relay itself, the answer
+// is the one the relay's mail gets, unless smtp_bind_address differs.
+//
 // Non-goals: no SMTPS (implicit TLS), no AUTH, no verification of the
 // receiver's certificate (the relay is judged, not the receiver; its chain is
 // kept for display), no retries.
@@ -92,6 +98,9 @@ const (
 	// false: the receiver never saw the certificate, so a table listing it
 	// cannot help.
 	HintNotAsked = "the receiver did not ask for a client certificate (smtpd_tls_ask_ccert = no?)"
+	// HintAnyone goes with Accepted when AskAll's control, presenting no
+	// certificate, was Accepted too.
+	HintAnyone = "the receiver relays for this client without any certificate (its address in mynetworks? an open relay?): the verdict says nothing about the certificate"
 	// HintOther goes with Other.
 	HintOther = "the reply is neither an acceptance nor a refusal of relaying: give --rcpt an address the relay sends to through this receiver, in a domain that is not local to the receiver"
 )
