@@ -2,6 +2,8 @@ package receiver
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"os"
 	"path/filepath"
@@ -23,41 +25,49 @@ func TestPostfix(t *testing.T) {
 	}})
 	listedPF := postfixtest.NewClientCert(t, "", "listed.relay.test", nil, time.Time{})
 	unlistedPF := postfixtest.NewClientCert(t, "", "unlisted.relay.test", nil, time.Time{})
-	in.SetTable(t, []byte(listedPF.Fingerprint(in.Digest)+" listed.relay.test\n"))
-	listed := tls.Certificate{Certificate: [][]byte{listedPF.Cert.Raw}, PrivateKey: listedPF.Key}
-	unlisted := tls.Certificate{Certificate: [][]byte{unlistedPF.Cert.Raw}, PrivateKey: unlistedPF.Key}
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaPF := postfixtest.NewClientCert(t, "", "rsa.relay.test", rsaKey, time.Time{})
+	in.SetTable(t, []byte(listedPF.Fingerprint(in.Digest)+" listed.relay.test\n"+
+		rsaPF.PubkeyFingerprint(in.Digest)+" rsa.relay.test, by public key\n"))
+	certs := []tls.Certificate{}
+	for _, c := range []*postfixtest.ClientCert{listedPF, unlistedPF, rsaPF} {
+		certs = append(certs, tls.Certificate{Certificate: [][]byte{c.Cert.Raw}, PrivateKey: c.Key})
+	}
 	rcpt := "<" + DefaultRcpt + ">"
+	deniedAll := "454 4.7.1 " + rcpt + ": Recipient address rejected: Access denied"
 
 	steps := []struct {
 		name     string
 		postconf []string // applied, then reloaded, before asking
-		// want per certificate: listed, unlisted
-		verdicts  [2]Verdict
-		rcpt      [2]string
+		// want per certificate: listed, unlisted, listed RSA
+		verdicts  [3]Verdict
+		rcpt      [3]string
 		requested bool
 	}{{
 		name:      "defer_unauth_destination",
-		verdicts:  [2]Verdict{Accepted, Refused},
-		rcpt:      [2]string{"250 2.1.5 Ok", "454 4.7.1 " + rcpt + ": Relay access denied"},
+		verdicts:  [3]Verdict{Accepted, Refused, Accepted},
+		rcpt:      [3]string{"250 2.1.5 Ok", "454 4.7.1 " + rcpt + ": Relay access denied", "250 2.1.5 Ok"},
 		requested: true,
 	}, {
 		name:      "reject_unauth_destination",
 		postconf:  []string{"smtpd_relay_restrictions=permit_tls_clientcerts, reject_unauth_destination", "soft_bounce=no"},
-		verdicts:  [2]Verdict{Accepted, Refused},
-		rcpt:      [2]string{"250 2.1.5 Ok", "554 5.7.1 " + rcpt + ": Relay access denied"},
+		verdicts:  [3]Verdict{Accepted, Refused, Accepted},
+		rcpt:      [3]string{"250 2.1.5 Ok", "554 5.7.1 " + rcpt + ": Relay access denied", "250 2.1.5 Ok"},
 		requested: true,
 	}, {
 		name:      "reject",
 		postconf:  []string{"smtpd_relay_restrictions=permit_tls_clientcerts, reject", "soft_bounce=yes"},
-		verdicts:  [2]Verdict{Accepted, Refused},
-		rcpt:      [2]string{"250 2.1.5 Ok", "454 4.7.1 " + rcpt + ": Recipient address rejected: Access denied"},
+		verdicts:  [3]Verdict{Accepted, Refused, Accepted},
+		rcpt:      [3]string{"250 2.1.5 Ok", "454 4.7.1 " + rcpt + ": Recipient address rejected: Access denied", "250 2.1.5 Ok"},
 		requested: true,
 	}, {
 		name:     "smtpd_tls_ask_ccert = no",
 		postconf: []string{"smtpd_tls_ask_ccert=no"},
-		verdicts: [2]Verdict{Refused, Refused},
-		rcpt: [2]string{"454 4.7.1 " + rcpt + ": Recipient address rejected: Access denied",
-			"454 4.7.1 " + rcpt + ": Recipient address rejected: Access denied"},
+		verdicts: [3]Verdict{Refused, Refused, Refused},
+		rcpt:     [3]string{deniedAll, deniedAll, deniedAll},
 	}}
 	asked := 0
 	for _, st := range steps {
@@ -66,7 +76,7 @@ func TestPostfix(t *testing.T) {
 			in.Reload(t)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		answers, err := AskAll(ctx, []string{in.SMTPAddr}, []tls.Certificate{listed, unlisted}, AllOptions{})
+		answers, err := AskAll(ctx, []string{in.SMTPAddr}, certs, AllOptions{})
 		cancel()
 		if err != nil {
 			t.Fatal(err)
