@@ -262,6 +262,7 @@ func (c *checkCmd) fixRequest(cfg check.Config, obs []observed, recv []check.Rec
 	}
 	return req, nil
 }
+
 // checkFixTo refuses --fix-to unless the tables, those of --postconf
 // included, are one relay_clientcerts list: the corrected table is one
 // file.
