@@ -45,6 +45,7 @@ package fix
 
 import (
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -159,7 +160,7 @@ type need struct {
 func Plan(t *table.Table, relays []Relay, opts Options) []Change {
 	trust := func(r Relay, c Cert) error {
 		if !c.Proven {
-			return fmt.Errorf("%s: certificate seen in a handshake that did not complete: not proof that the relay holds its key", c.Where)
+			return &UntrustedError{Where: c.Where, Err: errors.New("certificate seen in a handshake that did not complete: not proof that the relay holds its key")}
 		}
 		if opts.Trust == nil {
 			return nil
