@@ -158,9 +158,12 @@ func (f *fakePostfix) hooks() Hooks {
 			r, err := remedy.Update(ctx, path, remedy.Options{Backup: backup, After: after}, edit)
 			return r.Backup, err
 		},
-		Stale:   func(table.Spec) bool { return f.stale },
-		Postmap: func(_ context.Context, s table.Spec) error { f.calls = append(f.calls, "postmap "+s.String()); return f.postmapErr },
-		Reload:  func(context.Context) error { f.calls = append(f.calls, "reload"); return f.reloadE },
+		Stale: func(table.Spec) bool { return f.stale },
+		Postmap: func(_ context.Context, s table.Spec) error {
+			f.calls = append(f.calls, "postmap "+s.String())
+			return f.postmapErr
+		},
+		Reload: func(context.Context) error { f.calls = append(f.calls, "reload"); return f.reloadE },
 	}
 }
 
