@@ -96,6 +96,11 @@ func TestRunFix(t *testing.T) {
 	}{
 		{"diff writes nothing", stale, []string{"--diff", "--fix-trust", "any"}, 2,
 			[]string{"-" + oldKey, "+" + newKey, "nothing written"}, stale, false, false},
+		// Issue 15 item 5: a refused fix writes nothing anyway, so its diff
+		// is shown, marked, with the reason. It used to print nothing.
+		{"diff of a refused fix is shown and marked", stale, []string{"--diff"}, 2,
+			[]string{"-" + oldKey, "+" + newKey, "(fixed, REFUSED: not written)", "fix refused: ", "not trusted",
+				"hint: give the issuing CA", "shown as refused, nothing written"}, stale, false, false},
 		{"fix replaces in place and runs postmap", stale, []string{"--fix", "--fix-trust", "any"}, 2,
 			[]string{"fix: 1 replaced, 0 added", "postmap done", "[FIX] cliff.example.org: line 2"}, fixed, true, false},
 		// The table needs no change, but its .db is missing here: postmap
