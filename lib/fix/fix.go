@@ -1,9 +1,10 @@
 // Package fix decides how a relay_clientcerts table must change so that
-// every relay's current certificates are listed, and runs that change:
-// Plan and Apply are pure; Run reads the receivers' tables as given,
-// applies the trust policy and the list rule, and leaves the side effects
-// (the locked write, postmap, postfix reload) to the hooks its caller
-// passes, so that this package reads no files and runs no programs.
+// every relay's current certificates are listed, and runs that change.
+// Plan and Apply are pure. Run takes the receivers' tables as the caller
+// read them, applies the trust policy and the list rule, and leaves the
+// side effects (the locked write with its re-read, postmap, postfix
+// reload) to the hooks its caller passes: this package opens no file and
+// runs no program.
 //
 // What "corrected" means, per relay (one -H name, all its addresses, every
 // certificate each serves; or one certificate file):
