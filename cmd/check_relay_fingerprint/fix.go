@@ -8,7 +8,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/certfile"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
@@ -129,9 +128,10 @@ func (f *fixFlags) skipEvent() (string, bool) {
 		strings.Join(f.FixOnState, ","), strings.Join(f.FixOnType, ",")), true
 }
 
-// remediate runs --fix, --fix-to or --diff after the check has judged.
-// It adds what it did to res, may write a diff or a table to out, and
-// returns the worst state of its own failures (OK when all went well).
+// remediate runs --fix, --fix-to or --diff after the check has judged:
+// lib/fix decides and (with --fix) writes through remedy; this renders its
+// report. It adds what it did to res, may write a diff or a table to out,
+// and returns the worst state of its own failures (OK when all went well).
 func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observed, recv []check.Receiver, res *nagios.Result, out io.Writer, configDir string) (failed nagios.State) {
 	// note adds what the remediation did or why it failed; done notes do
 	// not change the state: it still says what the check found.
@@ -145,153 +145,122 @@ func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observ
 		res.Long = append(res.Long, "[FIX] "+msg)
 		res.Summary += "; " + msg
 	}
-	relays, untrusted, err := c.fixRelays(cfg, obs)
+	req, err := c.fixRequest(cfg, obs, recv, configDir)
 	if err != nil {
 		note(nagios.Unknown, "fix refused: "+err.Error())
 		return failed
 	}
-	opts := fix.Options{Config: cfg, KeepOld: c.KeepOld}
-	// plan parses content, refuses a table that does not parse cleanly and
-	// returns the corrected bytes; opts.Elsewhere is set per list below.
-	plan := func(path string, content []byte) ([]byte, []fix.Change, error) {
-		t, err := table.Parse(path, content)
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(t.Warnings) > 0 {
-			return nil, nil, fmt.Errorf("%s does not parse cleanly (%s); not rewritten: correct it by hand first", path, t.Warnings[0])
-		}
-		changes := fix.Plan(t, relays, opts)
-		for _, ch := range changes {
-			if err := untrusted[table.Fold(ch.NewKey)]; err != nil {
-				return nil, nil, err
-			}
-		}
-		if err := fix.Apply(t, changes); err != nil {
-			return nil, nil, err
-		}
-		return t.Bytes(), changes, nil
-	}
-
-	// In a relay_clientcerts list of several tables the fix goes to the
-	// first readable one; a certificate any table of the list holds needs
-	// nothing, as Postfix searches them all.
-	first := map[int]int{} // Group -> index of its first readable table
-	for i, rc := range recv {
-		if _, ok := first[rc.Group]; !ok && rc.Table != nil && rc.Group != 0 {
-			first[rc.Group] = i
+	changes := func(tr fix.TableReport) {
+		for _, ch := range tr.Changes {
+			res.Long = append(res.Long, "[FIX] "+ch.String())
 		}
 	}
-	for i, rc := range recv {
-		if rc.Table == nil {
-			continue
-		}
-		spec := rc.Spec.String()
-		if rc.Group != 0 && first[rc.Group] != i {
-			res.Long = append(res.Long, fmt.Sprintf("[FIX] %s: not changed: fixes to its relay_clientcerts list go to %s", spec, recv[first[rc.Group]].Spec))
-			continue
-		}
-		opts.Elsewhere = func(fp string) bool {
-			for j, other := range recv {
-				if j != i && other.Table != nil && other.Group != 0 && other.Group == rc.Group {
-					if _, ok := other.Table.Lookup(fp); ok {
-						return true
-					}
-				}
-			}
-			return false
-		}
+	for _, tr := range fix.Run(ctx, req).Tables {
+		spec := tr.Spec.String()
 		switch {
-		case c.Diff || c.FixTo != "":
-			cur := rc.Table.Bytes()
-			next, changes, err := plan(rc.Spec.Path, cur)
-			if err != nil {
-				note(nagios.Unknown, "fix refused: "+err.Error())
+		case tr.ListHead != nil:
+			res.Long = append(res.Long, fmt.Sprintf("[FIX] %s: not changed: fixes to its relay_clientcerts list go to %s", spec, tr.ListHead))
+		case tr.Err != nil && req.Mode == fix.Preview:
+			note(nagios.Unknown, "fix refused: "+tr.Err.Error())
+		case tr.Err != nil:
+			note(nagios.Unknown, "fix: "+tr.Err.Error())
+		case c.Diff:
+			// A refused fix writes nothing anyway: its diff is shown,
+			// marked, for the admin to judge.
+			changes(tr)
+			name := tr.Spec.Path + " (fixed)"
+			if tr.Refused != nil {
+				name = tr.Spec.Path + " (fixed, REFUSED: not written)"
+			}
+			fmt.Fprint(out, remedy.Diff(tr.Spec.Path, name, tr.Before, tr.After))
+			if tr.Refused != nil {
+				note(nagios.Unknown, fmt.Sprintf("fix refused: %s; diff: %s in %s shown as refused, nothing written", refusal(tr.Refused), countChanges(tr.Changes), spec))
 				continue
 			}
-			for _, ch := range changes {
-				res.Long = append(res.Long, "[FIX] "+ch.String())
-			}
-			if c.Diff {
-				fmt.Fprint(out, remedy.Diff(rc.Spec.Path, rc.Spec.Path+" (fixed)", cur, next))
-				done(fmt.Sprintf("diff: %s in %s, nothing written", countChanges(changes), spec))
-				continue
-			}
+			done(fmt.Sprintf("diff: %s in %s, nothing written", countChanges(tr.Changes), spec))
+		case tr.Refused != nil:
+			note(nagios.Unknown, "fix refused: "+refusal(tr.Refused))
+		case c.FixTo != "":
+			changes(tr)
 			if c.FixTo == "-" {
-				out.Write(next)
-			} else if err := remedy.WriteFile(c.FixTo, next, 0o644); err != nil {
+				out.Write(tr.After)
+			} else if err := remedy.WriteFile(c.FixTo, tr.After, 0o644); err != nil {
 				note(nagios.Critical, "fix: "+err.Error())
 				continue
 			}
-			done(fmt.Sprintf("fix: %s of %s written to %s", countChanges(changes), spec, c.FixTo))
-		case c.Fix:
-			var changes []fix.Change
-			var pmap, pmapErr, reloadErr error
-			var postmapped, reloaded bool
-			// postmap (and reload) run under the table's lock, so the
-			// compiled table is made from exactly what was written and a
-			// concurrent fixer cannot interleave.
-			after := func(changed bool) error {
-				stalePath, _ := stale(rc.Spec)
-				if !rc.Spec.NeedsPostmap() || !changed && stalePath == "" {
-					return nil
-				}
-				if c.NoPostmap {
-					pmap = errNoPostmap
-					return nil
-				}
-				if pmapErr = remedy.Postmap(ctx, "", configDir, spec); pmapErr != nil {
-					return nil
-				}
-				postmapped = true
-				if c.Reload && changed {
-					if reloadErr = remedy.Reload(ctx, "", configDir); reloadErr == nil {
-						reloaded = true
-					}
-				}
-				return nil
+			done(fmt.Sprintf("fix: %s of %s written to %s", countChanges(tr.Changes), spec, c.FixTo))
+		default:
+			changes(tr)
+			what := fmt.Sprintf("fix: %s in %s", countChanges(tr.Changes), spec)
+			if tr.Backup != "" {
+				what += ", backup " + tr.Backup
 			}
-			r, err := remedy.Update(ctx, rc.Spec.Path, remedy.Options{Backup: c.Backup, After: after}, func(cur []byte) ([]byte, error) {
-				next, ch, err := plan(rc.Spec.Path, cur)
-				changes = ch
-				return next, err
-			})
-			if err != nil {
-				var ue untrustedError
-				if errors.As(err, &ue) {
-					note(nagios.Unknown, "fix refused: "+ue.Error())
-				} else {
-					note(nagios.Unknown, "fix: "+err.Error())
-				}
-				continue
-			}
-			for _, ch := range changes {
-				res.Long = append(res.Long, "[FIX] "+ch.String())
-			}
-			what := fmt.Sprintf("fix: %s in %s", countChanges(changes), spec)
-			if r.Backup != "" {
-				what += ", backup " + r.Backup
-			}
-			switch {
-			case pmap != nil:
+			switch tr.Postmap {
+			case fix.Skipped:
 				what += "; postmap not run (--no-postmap): Postfix does not see it yet"
-			case pmapErr != nil:
-				note(nagios.Critical, what+"; postmap FAILED, Postfix still uses the old table: "+pmapErr.Error()+"; hint: fix the cause and run postmap "+spec)
+			case fix.Failed:
+				note(nagios.Critical, what+"; postmap FAILED, Postfix still uses the old table: "+tr.PostmapErr.Error()+"; hint: fix the cause and run postmap "+spec)
 				continue
-			case postmapped:
+			case fix.Done:
 				what += ", postmap done"
 			}
-			if reloadErr != nil {
-				note(nagios.Critical, what+"; postfix reload FAILED: "+reloadErr.Error())
+			switch tr.Reload {
+			case fix.Failed:
+				note(nagios.Critical, what+"; postfix reload FAILED: "+tr.ReloadErr.Error())
 				continue
-			}
-			if reloaded {
+			case fix.Done:
 				what += ", postfix reloaded"
 			}
 			done(what)
 		}
 	}
 	return failed
+}
+
+// refusal says why trust refused a fix, and what the admin can do.
+func refusal(err error) string {
+	return err.Error() + "; hint: give the issuing CA with --ca-file, or --fix-trust any for self-signed relays (see README, trust)"
+}
+
+// fixRequest turns the flags, the observations and the tables into
+// lib/fix's request, with remedy's write, postmap and reload as its hooks.
+func (c *checkCmd) fixRequest(cfg check.Config, obs []observed, recv []check.Receiver, configDir string) (fix.Request, error) {
+	req := fix.Request{
+		Relays:    fixRelays(obs),
+		Receivers: recv,
+		Config:    cfg,
+		TrustAny:  c.FixTrust == "any",
+		KeepOld:   c.KeepOld,
+		Backup:    c.Backup,
+		NoPostmap: c.NoPostmap,
+		Reload:    c.Reload,
+		Hooks: fix.Hooks{
+			Update: func(ctx context.Context, path string, backup bool, after func(bool) error, edit func([]byte) ([]byte, error)) (string, error) {
+				r, err := remedy.Update(ctx, path, remedy.Options{Backup: backup, After: after}, edit)
+				return r.Backup, err
+			},
+			Stale: func(s table.Spec) bool {
+				p, _ := stale(s)
+				return p != ""
+			},
+			Postmap: func(ctx context.Context, s table.Spec) error { return remedy.Postmap(ctx, "", configDir, s.String()) },
+			Reload:  func(ctx context.Context) error { return remedy.Reload(ctx, "", configDir) },
+		},
+	}
+	if c.Fix {
+		req.Mode = fix.Write
+	}
+	if c.CAFile != "" && !req.TrustAny {
+		cas, err := certfile.Read(c.CAFile)
+		if err != nil {
+			return req, fmt.Errorf("--ca-file: %w", err)
+		}
+		req.Roots = x509.NewCertPool()
+		for _, ca := range cas {
+			req.Roots.AddCert(ca)
+		}
+	}
+	return req, nil
 }
 
 // checkFixTo refuses --fix-to unless the tables, those of --postconf
@@ -328,80 +297,35 @@ func countChanges(ch []fix.Change) string {
 	return fmt.Sprintf("%d replaced, %d added", rep, add)
 }
 
-// untrustedError says why a certificate's fingerprint may not be written.
-type untrustedError struct{ msg string }
-
-func (e untrustedError) Error() string { return e.msg }
-
-// fixRelays groups the observations by relay and, unless --fix-trust any,
-// verifies each certificate for the relay's name. A certificate that does
-// not verify still counts as presented (fix.Plan keeps the entries that
-// list it) but lends the relay none of its names; untrusted maps its
-// fingerprints, folded, to the refusal that a change writing one of them
-// must end in. Trust is asked only of what would be written: a
-// self-signed relay that is listed already does not block the fix of
-// another.
-func (c *checkCmd) fixRelays(cfg check.Config, obs []observed) (relays []fix.Relay, untrusted map[string]error, err error) {
-	var roots *x509.CertPool
-	if c.CAFile != "" {
-		cas, err := certfile.Read(c.CAFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--ca-file: %w", err)
-		}
-		roots = x509.NewCertPool()
-		for _, ca := range cas {
-			roots.AddCert(ca)
-		}
-	}
-	untrusted = map[string]error{}
-	trusted := map[string]bool{} // a certificate that verified for one name may be written
+// fixRelays groups the observations by relay: a -H name with all its
+// addresses, or a certificate file. The name a relay's certificates must
+// be valid for is the one the admin gave with -H (a name or an IP
+// address), never a name taken from a certificate; a certificate file has
+// no such name, so its chain and validity are checked for its label.
+// Only a completed handshake puts a chain into an observation (see
+// probeOne), so every chain here is proven.
+func fixRelays(obs []observed) []fix.Relay {
+	var relays []fix.Relay
 	index := map[string]int{}
-	now := time.Now()
 	for _, o := range obs {
-		key := o.Name
+		key, name := o.Name, o.Host
 		if o.Addr == "" {
-			key = "file:" + o.Name
-		}
-		leaf := o.Leaf()
-		var verr error
-		if leaf != nil && c.FixTrust != "any" {
-			// The name the certificate must be valid for is the one the
-			// admin gave with -H (a name or an IP address): never a name
-			// taken from the certificate itself. A certificate file has
-			// no such name; its chain and validity are still checked.
-			name := o.Host
-			if o.Addr == "" {
-				name = check.Label(o.Observation)
-			}
-			verr = fix.Verify(o.Chain, name, roots, now)
-		}
-		if verr != nil {
-			// Its own relay entry: its names must not mark the trusted
-			// relay's entries as replaceable.
-			key = "untrusted:" + key
-			refusal := untrustedError{fmt.Sprintf("%s: %v; hint: give the issuing CA with --ca-file, or --fix-trust any for self-signed relays (see README, trust)", o.Where(), verr)}
-			untrusted[table.Fold(cfg.Digest.Cert(leaf))] = refusal
-			untrusted[table.Fold(cfg.Digest.PublicKey(leaf))] = refusal
-		} else if leaf != nil {
-			trusted[table.Fold(cfg.Digest.Cert(leaf))] = true
-			trusted[table.Fold(cfg.Digest.PublicKey(leaf))] = true
+			key, name = "file:"+o.Name, check.Label(o.Observation)
 		}
 		i, ok := index[key]
 		if !ok {
 			i = len(relays)
 			index[key] = i
-			relays = append(relays, fix.Relay{Label: check.Label(o.Observation), Complete: true})
+			relays = append(relays, fix.Relay{Name: name, Label: check.Label(o.Observation), Complete: true})
 		}
+		leaf := o.Leaf()
 		if leaf == nil {
 			relays[i].Complete = false
 			continue
 		}
-		if !slices.ContainsFunc(relays[i].Certs, leaf.Equal) {
-			relays[i].Certs = append(relays[i].Certs, leaf)
+		if !slices.ContainsFunc(relays[i].Certs, func(c fix.Cert) bool { return c.Leaf().Equal(leaf) }) {
+			relays[i].Certs = append(relays[i].Certs, fix.Cert{Where: o.Where(), Chain: o.Chain, Proven: true})
 		}
 	}
-	for fp := range trusted {
-		delete(untrusted, fp)
-	}
-	return relays, untrusted, nil
+	return relays
 }

@@ -1,15 +1,18 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +21,7 @@ import (
 	"time"
 
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
 )
 
 // fxCA makes a CA and a leaf it signed for 127.0.0.1 (IP SAN) and name;
@@ -92,6 +96,11 @@ func TestRunFix(t *testing.T) {
 	}{
 		{"diff writes nothing", stale, []string{"--diff", "--fix-trust", "any"}, 2,
 			[]string{"-" + oldKey, "+" + newKey, "nothing written"}, stale, false, false},
+		// Issue 15 item 5: a refused fix writes nothing anyway, so its diff
+		// is shown, marked, with the reason. It used to print nothing.
+		{"diff of a refused fix is shown and marked", stale, []string{"--diff"}, 2,
+			[]string{"-" + oldKey, "+" + newKey, "(fixed, REFUSED: not written)", "fix refused: ", "not trusted",
+				"hint: give the issuing CA", "shown as refused, nothing written"}, stale, false, false},
 		{"fix replaces in place and runs postmap", stale, []string{"--fix", "--fix-trust", "any"}, 2,
 			[]string{"fix: 1 replaced, 0 added", "postmap done", "[FIX] cliff.example.org: line 2"}, fixed, true, false},
 		// The table needs no change, but its .db is missing here: postmap
@@ -314,5 +323,104 @@ func TestRunFixRelayAndItsFile(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(path); string(got) != want {
 		t.Errorf("table after run(%q):\ngot  %q\nwant %q", args, got, want)
+	}
+}
+
+// Names that resolve, in these tests only, to loopback: a and b to
+// 127.0.0.1 (relays told apart by port), m to 127.0.0.1 and 127.0.0.2 (one
+// name, two relays at one port).
+var fxNames = map[string][]netip.Addr{
+	"a.trust.test": {netip.MustParseAddr("127.0.0.1")},
+	"b.trust.test": {netip.MustParseAddr("127.0.0.1")},
+	"m.trust.test": {netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")},
+}
+
+func init() {
+	next := resolve
+	resolve = func(ctx context.Context, r *net.Resolver, host, network string) ([]netip.Addr, error) {
+		if addrs, ok := fxNames[host]; ok && network != "ip6" {
+			return addrs, nil
+		}
+		return next(ctx, r, host, network)
+	}
+}
+
+// fxTLS turns a certificate the e2e CA issued into one to serve.
+func fxTLS(c *postfixtest.ClientCert) tls.Certificate {
+	return tls.Certificate{Certificate: [][]byte{c.Cert.Raw}, PrivateKey: c.Key, Leaf: c.Cert}
+}
+
+// fxServePair serves first on 127.0.0.1 and second on 127.0.0.2 at one
+// port, and returns the port.
+func fxServePair(t *testing.T, first, second tls.Certificate) string {
+	t.Helper()
+	for attempt := 0; attempt < 20; attempt++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		ln2, err := net.Listen("tcp", "127.0.0.2:"+port)
+		if err != nil {
+			ln.Close()
+			continue // the port is taken on 127.0.0.2: try another
+		}
+		rtServeOn(t, ln, first, false)
+		rtServeOn(t, ln2, second, false)
+		return port
+	}
+	t.Fatal("no port free on both 127.0.0.1 and 127.0.0.2")
+	return ""
+}
+
+// fxKey is a made-up key for an entry no relay presents any more.
+func fxKey(b byte) string {
+	return strings.TrimSuffix(strings.Repeat(strings.ToUpper(hex.EncodeToString([]byte{b}))+":", 32), ":")
+}
+
+// TestRunFixTrustPerRelay: trust is decided per relay name and
+// certificate, never per fingerprint across the run (issue 13, items 3 and
+// 14). A certificate that verified for relay a, presented by relay b (or
+// by one address of relay m) for whose name it is not valid, must not
+// replace b's (m's) entry: that would lock the real b out. Regression:
+// a fingerprint trusted for a was trusted for every relay of the run.
+func TestRunFixTrustPerRelay(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := newE2ECA(t, dir)
+	a := fxTLS(ca.issue(t, dir, "a.trust.test"))
+	m := fxTLS(ca.issue(t, dir, "m.trust.test"))
+	_, aPort, _ := net.SplitHostPort(rtServe(t, a, false))
+	_, bPort, _ := net.SplitHostPort(rtServe(t, a, false)) // b answers with a's certificate
+	mPort := fxServePair(t, m, a)                          // m's second address too
+	newA, mKey := rtPubkey(t, a), rtPubkey(t, m)
+	oldA, realB, realM2 := fxKey(0xA0), fxKey(0xB0), fxKey(0xC0)
+
+	for _, tc := range []struct {
+		name  string
+		hosts []string
+		table string
+		want  string
+	}{
+		{"two relays: b presents a's certificate", []string{"b.trust.test:" + bPort, "a.trust.test:" + aPort},
+			realB + " b.trust.test\n" + oldA + " a.trust.test\n",
+			realB + " b.trust.test\n" + newA + " a.trust.test\n"},
+		{"one name: its second address presents a's certificate", []string{"m.trust.test:" + mPort, "a.trust.test:" + aPort},
+			mKey + " m.trust.test\n" + realM2 + " m.trust.test\n" + oldA + " a.trust.test\n",
+			mKey + " m.trust.test\n" + realM2 + " m.trust.test\n" + newA + " a.trust.test\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := rtWrite(t, t.TempDir(), "relay_clientcerts", tc.table)
+			var args []string
+			for _, h := range tc.hosts {
+				args = append(args, "-H", h)
+			}
+			args = append(args, "--table", "texthash:"+path, "--fix", "--ca-file", ca.file)
+			_, out, _ := rtRun(t, args...)
+			if got, _ := os.ReadFile(path); string(got) != tc.want {
+				t.Errorf("table after run(%q):\ngot  %q\nwant %q\noutput:\n%s", args, got, tc.want, out)
+			}
+		})
 	}
 }

@@ -42,6 +42,15 @@ func newCert(t *testing.T, cn string, key *ecdsa.PrivateKey, moreDNS ...string) 
 
 var any256 = check.Config{Digest: fingerprint.SHA256, Match: check.MatchAny}
 
+// certs turns leaves into proven certificates of a relay.
+func certs(leaves ...*x509.Certificate) []Cert {
+	out := make([]Cert, len(leaves))
+	for i, l := range leaves {
+		out[i] = Cert{Where: l.Subject.CommonName, Chain: []*x509.Certificate{l}, Proven: true}
+	}
+	return out
+}
+
 func pk(c *x509.Certificate) string { return fingerprint.SHA256.PublicKey(c) }
 func ck(c *x509.Certificate) string { return fingerprint.SHA256.Cert(c) }
 
@@ -62,7 +71,7 @@ func TestPlan(t *testing.T) {
 		{
 			name:   "listed relay: nothing changes",
 			table:  "# relays\n" + ck(oldCliff) + " cliff.example.org\n",
-			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{oldCliff}, Complete: true}},
+			relays: []Relay{{Label: "cliff.example.org", Certs: certs(oldCliff), Complete: true}},
 			opts:   Options{Config: any256},
 			want:   "# relays\n" + ck(oldCliff) + " cliff.example.org\n",
 		},
@@ -70,7 +79,7 @@ func TestPlan(t *testing.T) {
 			name: "renewed: stale key replaced in place, value, comments and order kept",
 			table: "# relays\r\n" + ck(other) + " other.example.org\r\n" + ck(oldCliff) +
 				"\tCliff.Example.ORG  # the relay\r\n" + "# end\r\n",
-			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true}},
+			relays: []Relay{{Label: "cliff.example.org", Certs: certs(newCliff), Complete: true}},
 			opts:   Options{Config: any256},
 			want: "# relays\r\n" + ck(other) + " other.example.org\r\n" + pk(newCliff) +
 				"\tCliff.Example.ORG  # the relay\r\n" + "# end\r\n",
@@ -78,49 +87,49 @@ func TestPlan(t *testing.T) {
 		{
 			name:   "keep old: appended instead",
 			table:  ck(oldCliff) + " cliff.example.org\n",
-			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true}},
+			relays: []Relay{{Label: "cliff.example.org", Certs: certs(newCliff), Complete: true}},
 			opts:   Options{Config: any256, KeepOld: true},
 			want:   ck(oldCliff) + " cliff.example.org\n" + pk(newCliff) + " cliff.example.org\n",
 		},
 		{
 			name:   "an address not probed: appended, nothing replaced",
 			table:  ck(oldCliff) + " cliff.example.org\n",
-			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: false}},
+			relays: []Relay{{Label: "cliff.example.org", Certs: certs(newCliff), Complete: false}},
 			opts:   Options{Config: any256},
 			want:   ck(oldCliff) + " cliff.example.org\n" + pk(newCliff) + " cliff.example.org\n",
 		},
 		{
 			name:   "cliff1 renewed, cliff2 not: the key cliff2 presents stays",
 			table:  ck(oldCliff) + " cliff.example.org\n",
-			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff, oldCliff}, Complete: true}},
+			relays: []Relay{{Label: "cliff.example.org", Certs: certs(newCliff, oldCliff), Complete: true}},
 			opts:   Options{Config: any256},
 			want:   ck(oldCliff) + " cliff.example.org\n" + pk(newCliff) + " cliff.example.org\n",
 		},
 		{
 			name:   "unknown relay, no final newline: appended after a newline",
 			table:  ck(other) + " other.example.org",
-			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true}},
+			relays: []Relay{{Label: "cliff.example.org", Certs: certs(newCliff), Complete: true}},
 			opts:   Options{Config: any256},
 			want:   ck(other) + " other.example.org\n" + pk(newCliff) + " cliff.example.org\n",
 		},
 		{
 			name:   "match cert writes the certificate fingerprint",
 			table:  ck(oldCliff) + " cliff.example.org\n",
-			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true}},
+			relays: []Relay{{Label: "cliff.example.org", Certs: certs(newCliff), Complete: true}},
 			opts:   Options{Config: check.Config{Digest: fingerprint.SHA256, Match: check.MatchCert}},
 			want:   ck(newCliff) + " cliff.example.org\n",
 		},
 		{
 			name:   "md5 receiver gets an md5 key",
 			table:  "",
-			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true}},
+			relays: []Relay{{Label: "cliff.example.org", Certs: certs(newCliff), Complete: true}},
 			opts:   Options{Config: check.Config{Digest: fingerprint.MD5, Match: check.MatchAny}},
 			want:   fingerprint.MD5.PublicKey(newCliff) + " cliff.example.org\n",
 		},
 		{
 			name:   "listed in another table of the list: nothing to do, its stale key stays",
 			table:  ck(oldCliff) + " cliff.example.org\n",
-			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true}},
+			relays: []Relay{{Label: "cliff.example.org", Certs: certs(newCliff), Complete: true}},
 			opts:   Options{Config: any256, Elsewhere: func(fp string) bool { return fp == pk(newCliff) }},
 			want:   ck(oldCliff) + " cliff.example.org\n",
 		},
@@ -132,8 +141,8 @@ func TestPlan(t *testing.T) {
 			name:  "two relays share a label: the key the other still presents stays",
 			table: pk(oldCliff) + " cliff.example.org\n",
 			relays: []Relay{
-				{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true},
-				{Label: "cliff.example.org", Certs: []*x509.Certificate{oldCliff}, Complete: true},
+				{Label: "cliff.example.org", Certs: certs(newCliff), Complete: true},
+				{Label: "cliff.example.org", Certs: certs(oldCliff), Complete: true},
 			},
 			opts: Options{Config: any256},
 			want: pk(oldCliff) + " cliff.example.org\n" + pk(newCliff) + " cliff.example.org\n",
@@ -142,8 +151,8 @@ func TestPlan(t *testing.T) {
 			name:  "a SAN names another relay: its listed entry stays",
 			table: ck(other) + " other.example.org\n",
 			relays: []Relay{
-				{Label: "cliff.example.org", Certs: []*x509.Certificate{multiSAN}, Complete: true},
-				{Label: "other.example.org", Certs: []*x509.Certificate{other}, Complete: true},
+				{Label: "cliff.example.org", Certs: certs(multiSAN), Complete: true},
+				{Label: "other.example.org", Certs: certs(other), Complete: true},
 			},
 			opts: Options{Config: any256},
 			want: ck(other) + " other.example.org\n" + pk(multiSAN) + " cliff.example.org\n",
@@ -152,8 +161,8 @@ func TestPlan(t *testing.T) {
 			name:  "match cert: the public-key entry of a presented certificate stays",
 			table: pk(oldCliff) + " cliff.example.org\n",
 			relays: []Relay{
-				{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true},
-				{Label: "cliff.example.org", Certs: []*x509.Certificate{oldCliff}, Complete: true},
+				{Label: "cliff.example.org", Certs: certs(newCliff), Complete: true},
+				{Label: "cliff.example.org", Certs: certs(oldCliff), Complete: true},
 			},
 			opts: Options{Config: check.Config{Digest: fingerprint.SHA256, Match: check.MatchCert}},
 			want: pk(oldCliff) + " cliff.example.org\n" + ck(newCliff) + " cliff.example.org\n" + ck(oldCliff) + " cliff.example.org\n",
@@ -162,7 +171,7 @@ func TestPlan(t *testing.T) {
 			name:  "another relay could not be probed: nothing replaced",
 			table: ck(oldCliff) + " cliff.example.org\n",
 			relays: []Relay{
-				{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true},
+				{Label: "cliff.example.org", Certs: certs(newCliff), Complete: true},
 				{Label: "192.0.2.2", Complete: false}, // may present oldCliff
 			},
 			opts: Options{Config: any256},
@@ -175,8 +184,8 @@ func TestPlan(t *testing.T) {
 			name:  "the same certificate from a relay and from its file: written once",
 			table: "",
 			relays: []Relay{
-				{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true},
-				{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true},
+				{Label: "cliff.example.org", Certs: certs(newCliff), Complete: true},
+				{Label: "cliff.example.org", Certs: certs(newCliff), Complete: true},
 			},
 			opts: Options{Config: any256},
 			want: pk(newCliff) + " cliff.example.org\n",
@@ -185,8 +194,8 @@ func TestPlan(t *testing.T) {
 			name:  "the same certificate by name and by address: the stale key replaced once",
 			table: ck(oldCliff) + " cliff.example.org\n",
 			relays: []Relay{
-				{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true},
-				{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true},
+				{Label: "cliff.example.org", Certs: certs(newCliff), Complete: true},
+				{Label: "cliff.example.org", Certs: certs(newCliff), Complete: true},
 			},
 			opts: Options{Config: any256},
 			want: pk(newCliff) + " cliff.example.org\n",
@@ -194,7 +203,7 @@ func TestPlan(t *testing.T) {
 		{
 			name:   "other labels are never touched",
 			table:  ck(other) + " other.example.org\n",
-			relays: []Relay{{Label: "cliff.example.org", Certs: []*x509.Certificate{newCliff}, Complete: true}},
+			relays: []Relay{{Label: "cliff.example.org", Certs: certs(newCliff), Complete: true}},
 			opts:   Options{Config: any256},
 			want:   ck(other) + " other.example.org\n" + pk(newCliff) + " cliff.example.org\n",
 		},
