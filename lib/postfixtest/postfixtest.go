@@ -9,6 +9,12 @@
 // certificate with Options.ServerCert, and the certificate the plugin reads
 // from it is the same one Swaks presents as a client.
 //
+// A Relay (relay.go) is a second instance that really relays: its smtp
+// client delivers every message to a receiver started with StartReceiver,
+// over TLS on loopback, presenting the client certificates it is given, and
+// its log says whether the receiver took the message (status=sent) or
+// refused relaying (status=deferred, 454 4.7.1 Relay access denied).
+//
 // What it does:
 //   - runs Debian's postfix (postfix start/reload/stop, postmap, postconf) as
 //     root, without systemd, with its own config, queue and data directories
@@ -17,7 +23,8 @@
 //   - listens only on 127.0.0.1, on two free high ports: one smtpd offering
 //     STARTTLS (SMTPAddr) and one implicit-TLS smtpd (SMTPSAddr);
 //   - never delivers anything: every transport is discard, mydestination is
-//     empty, and Swaks quits after RCPT;
+//     empty, and Swaks quits after RCPT (a Relay's smtp transport delivers
+//     only to its receiver on 127.0.0.1, which discards);
 //   - never uses DNS; logs to a file (Maillog), which is attached to every
 //     failure;
 //   - is stopped and removed by tb.Cleanup.

@@ -101,6 +101,11 @@ func (s CertStyle) String() string {
 type CertConfig struct {
 	Style CertStyle
 	Certs []*ClientCert
+	// Path, for OneChainFile, is the chain file to (over)write; empty: a new
+	// file in the Relay's CertDir. Give the client and the server the same
+	// Path to have both roles read one file, or give a later SetClient the
+	// Path in use to renew in place, the way an admin does.
+	Path string
 }
 
 // certParams are the certificate parameters of a role, in the order
@@ -117,7 +122,10 @@ func (cc CertConfig) settings(tb testing.TB, dir, role, tag string) []string {
 	switch cc.Style {
 	case OneChainFile:
 		if len(cc.Certs) > 0 {
-			path := filepath.Join(dir, role+"-"+tag+"-chain.pem")
+			path := cc.Path
+			if path == "" {
+				path = filepath.Join(dir, role+"-"+tag+"-chain.pem")
+			}
 			WriteChainFile(tb, path, cc.Certs...)
 			values["chain_files"] = path
 		}
@@ -405,15 +413,26 @@ func (r *Relay) WaitAttempt(tb testing.TB, queueID string, n int) Outcome {
 // not wait for the delivery.
 func (r *Relay) Send(tb testing.TB, from, rcpt string) string {
 	tb.Helper()
+	id, err := r.Submit(from, rcpt)
+	if err != nil {
+		tb.Fatalf("postfixtest: %v\nrelay maillog:\n%s", err, lastLines(r.Maillog(), 20))
+	}
+	return id
+}
+
+// Submit is Send for a goroutine other than the test's (which must not
+// call tb.Fatal): it returns the error instead. It is safe for concurrent
+// use.
+func (r *Relay) Submit(from, rcpt string) (queueID string, err error) {
 	r.mu.Lock()
 	r.sent++
 	n := r.sent
 	r.mu.Unlock()
 	id, err := submit(r.SMTPAddr, from, rcpt, fmt.Sprintf("<%d.%s@%s>", n, r.SyslogName, RelayHostname))
 	if err != nil {
-		tb.Fatalf("postfixtest: handing a message to the relay %s: %v\nrelay maillog:\n%s", r.SMTPAddr, err, lastLines(r.Maillog(), 20))
+		return "", fmt.Errorf("handing a message to the relay %s: %w", r.SMTPAddr, err)
 	}
-	return id
+	return id, nil
 }
 
 var queuedAs = regexp.MustCompile(`queued as ([0-9A-Za-z]+)`)

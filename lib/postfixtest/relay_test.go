@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/pem"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -64,12 +65,12 @@ func TestRelay(t *testing.T) {
 		{"client differs from server, client's listed", one(client), one(server), []*ClientCert{client}, "sent", ECDSA},
 		{"no client certificate, server's listed", CertConfig{}, one(server), []*ClientCert{server}, "deferred", ""},
 		{"RSA client certificate alone, listed", one(dualRSA), one(server), []*ClientCert{dualRSA}, "sent", RSA},
-		{"RSA and ECDSA chain file in both roles, RSA listed", CertConfig{OneChainFile, dual}, CertConfig{OneChainFile, dual}, []*ClientCert{dualRSA}, "", ""},
-		{"RSA and ECDSA chain file in both roles, ECDSA listed", CertConfig{OneChainFile, dual}, CertConfig{OneChainFile, dual}, []*ClientCert{dualEC}, "", ""},
-		{"RSA and ECDSA chain file in both roles, both listed", CertConfig{OneChainFile, dual}, CertConfig{OneChainFile, dual}, dual, "sent", ""},
-		{"RSA and ECDSA in a chain file each, RSA listed", CertConfig{ChainFilePerCert, dual}, one(server), []*ClientCert{dualRSA}, "", ""},
-		{"RSA cert_file and ECDSA eccert_file, RSA listed", CertConfig{CertKeyFiles, []*ClientCert{legacyRSA, legacyEC}}, one(server), []*ClientCert{legacyRSA}, "", ""},
-		{"RSA cert_file and ECDSA eccert_file, both listed", CertConfig{CertKeyFiles, []*ClientCert{legacyRSA, legacyEC}}, one(server), []*ClientCert{legacyRSA, legacyEC}, "sent", ""},
+		{"RSA and ECDSA chain file in both roles, RSA listed", CertConfig{Style: OneChainFile, Certs: dual}, CertConfig{Style: OneChainFile, Certs: dual}, []*ClientCert{dualRSA}, "", ""},
+		{"RSA and ECDSA chain file in both roles, ECDSA listed", CertConfig{Style: OneChainFile, Certs: dual}, CertConfig{Style: OneChainFile, Certs: dual}, []*ClientCert{dualEC}, "", ""},
+		{"RSA and ECDSA chain file in both roles, both listed", CertConfig{Style: OneChainFile, Certs: dual}, CertConfig{Style: OneChainFile, Certs: dual}, dual, "sent", ""},
+		{"RSA and ECDSA in a chain file each, RSA listed", CertConfig{Style: ChainFilePerCert, Certs: dual}, one(server), []*ClientCert{dualRSA}, "", ""},
+		{"RSA cert_file and ECDSA eccert_file, RSA listed", CertConfig{Style: CertKeyFiles, Certs: []*ClientCert{legacyRSA, legacyEC}}, one(server), []*ClientCert{legacyRSA}, "", ""},
+		{"RSA cert_file and ECDSA eccert_file, both listed", CertConfig{Style: CertKeyFiles, Certs: []*ClientCert{legacyRSA, legacyEC}}, one(server), []*ClientCert{legacyRSA, legacyEC}, "sent", ""},
 	}
 	var sent, deferred int
 	for _, tc := range tests {
@@ -130,6 +131,57 @@ func TestRelay(t *testing.T) {
 			r.DeleteQueue(t)
 		})
 	}
+
+	t.Run("one chain file for both roles", func(t *testing.T) {
+		both := CertConfig{Style: OneChainFile, Certs: []*ClientCert{dualRSA, same}, Path: filepath.Join(r.CertDir, "both.pem")}
+		r.SetClient(t, both)
+		r.SetServer(t, both)
+		if c, s := r.postconfValue(t, "smtp_tls_chain_files"), r.postconfValue(t, "smtpd_tls_chain_files"); c != both.Path || s != both.Path {
+			t.Fatalf("smtp_tls_chain_files = %q, smtpd_tls_chain_files = %q; want both %q", c, s, both.Path)
+		}
+		rcv.SetTable(t, []byte(tableOf(same)))
+		if o := r.SendAndWait(t, Sender, Recipient); !o.Sent() || o.ClientKeyType != ECDSA {
+			t.Fatalf("ECDSA listed: %s, client presented %q; want sent, ECDSA\n%s", o.Status, o.ClientKeyType, o.Line)
+		}
+		sent++
+	})
+
+	t.Run("renewal in place with a new key while mail flows", func(t *testing.T) {
+		path := filepath.Join(r.CertDir, "renewed-in-place.pem")
+		old := CertConfig{Style: OneChainFile, Certs: []*ClientCert{client}, Path: path}
+		renewed := CertConfig{Style: OneChainFile, Certs: []*ClientCert{NewCert(t, dir, "client.relay.test", ECDSA)}, Path: path}
+		r.SetClient(t, old)
+		rcv.SetTable(t, []byte(tableOf(client)))
+		before := r.DeferredCount()
+		traffic := r.StartTraffic(t, Sender, Recipient, 50*time.Millisecond)
+		for len(traffic.Sent()) < 2 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if o := r.Wait(t, traffic.Sent()[1]); !o.Sent() {
+			t.Fatalf("before the renewal: %s, want sent\n%s", o.Status, o.Line)
+		}
+		r.SetClient(t, renewed) // overwrites path, then reloads
+		switched := len(traffic.Sent())
+		for len(traffic.Sent()) < switched+2 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		outcomes := traffic.Stop(t)
+		for i, o := range outcomes {
+			if i < 2 && !o.Sent() || i >= switched && !o.Deferred() {
+				t.Errorf("message %d of %d (renewed after %d): %s, want %s\n%s", i+1, len(outcomes), switched, o.Status, map[bool]string{true: "sent", false: "deferred"}[i < 2], o.Line)
+			}
+			if o.Sent() {
+				sent++
+			} else {
+				deferred++
+			}
+		}
+		if got, want := r.DeferredCount()-before, CountDeferred(outcomes); got != want {
+			t.Errorf("DeferredCount() grew by %d, want %d (the traffic's deferred outcomes)", got, want)
+		}
+		t.Logf("%d messages, %d deferred, the renewal after message %d", len(outcomes), CountDeferred(outcomes), switched)
+		r.DeleteQueue(t)
+	})
 
 	t.Run("deferred then listed: Flush retries and it is sent", func(t *testing.T) {
 		r.SetClient(t, one(client))
