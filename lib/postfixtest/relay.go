@@ -173,7 +173,8 @@ type RelayOptions struct {
 }
 
 // Relay is a running relay instance. Its fields are read-only; change the
-// certificates with SetClient and SetServer.
+// certificates with SetClient and SetServer. Only Submit and Traffic may be
+// used from other goroutines.
 type Relay struct {
 	*Instance
 	// Receiver is the "127.0.0.1:port" of relayhost.
@@ -196,10 +197,10 @@ func StartRelay(tb testing.TB, opts RelayOptions) *Relay {
 	tb.Helper()
 	Require(tb, "postfix", "postmap", "postconf", "postsuper", "postqueue")
 	requireRoot(tb)
-	if _, _, err := net.SplitHostPort(opts.Receiver); err != nil {
+	host, port, err := net.SplitHostPort(opts.Receiver)
+	if err != nil {
 		tb.Fatalf("postfixtest: RelayOptions.Receiver %q: %v", opts.Receiver, err)
 	}
-	host, port, _ := net.SplitHostPort(opts.Receiver)
 	r := &Relay{Receiver: opts.Receiver, CertDir: tb.TempDir(), Client: opts.Client}
 	settings := []string{
 		"myhostname = " + RelayHostname,
@@ -433,6 +434,27 @@ func (r *Relay) Submit(from, rcpt string) (queueID string, err error) {
 		return "", fmt.Errorf("handing a message to the relay %s: %w", r.SMTPAddr, err)
 	}
 	return id, nil
+}
+
+var qmgrActive = regexp.MustCompile(`^([0-9A-Za-z]+): from=<[^>]*>, size=[0-9]+, nrcpt=[0-9]+ \(queue active\)$`)
+
+// Queued returns the queue ids of the messages in's queue manager has taken
+// in, in order, each once: every message the instance received whole
+// (after DATA) or made itself. A client that stops before DATA leaves none.
+func (in *Instance) Queued() []string {
+	var ids []string
+	seen := map[string]bool{}
+	for _, line := range strings.Split(in.Maillog(), "\n") {
+		m := logPrefix.FindStringSubmatch(line)
+		if m == nil || m[1] != in.SyslogName || m[2] != "qmgr" {
+			continue
+		}
+		if q := qmgrActive.FindStringSubmatch(m[4]); q != nil && !seen[q[1]] {
+			seen[q[1]] = true
+			ids = append(ids, q[1])
+		}
+	}
+	return ids
 }
 
 var queuedAs = regexp.MustCompile(`queued as ([0-9A-Za-z]+)`)

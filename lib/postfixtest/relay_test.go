@@ -183,6 +183,25 @@ func TestRelay(t *testing.T) {
 		r.DeleteQueue(t)
 	})
 
+	t.Run("a dialogue that stops after RCPT queues nothing on the receiver", func(t *testing.T) {
+		r.SetClient(t, one(same))
+		rcv.SetTable(t, []byte(tableOf(same)))
+		before := rcv.Queued()
+		if code, tr := rcv.Swaks(t, same, false); code != 250 {
+			t.Fatalf("swaks with the listed certificate: RCPT reply %d, want 250\n%s", code, tr)
+		}
+		o := r.SendAndWait(t, Sender, Recipient) // a whole message after it
+		if !o.Sent() {
+			t.Fatalf("relay: %s, want sent\n%s", o.Status, o.Line)
+		}
+		sent++
+		after := rcv.Queued()
+		want := append(before, strings.TrimPrefix(o.Reply, "250 2.0.0 Ok: queued as "))
+		if !reflect.DeepEqual(after, want) {
+			t.Errorf("receiver's Queued() = %v, want %v (only the relayed message)", after, want)
+		}
+	})
+
 	t.Run("deferred then listed: Flush retries and it is sent", func(t *testing.T) {
 		r.SetClient(t, one(client))
 		rcv.SetTable(t, []byte(tableOf(server)))
