@@ -9,6 +9,12 @@
 // certificate with Options.ServerCert, and the certificate the plugin reads
 // from it is the same one Swaks presents as a client.
 //
+// A Relay (relay.go) is a second instance that really relays: its smtp
+// client delivers every message to a receiver started with StartReceiver,
+// over TLS on loopback, presenting the client certificates it is given, and
+// its log says whether the receiver took the message (status=sent) or
+// refused relaying (status=deferred, 454 4.7.1 Relay access denied).
+//
 // What it does:
 //   - runs Debian's postfix (postfix start/reload/stop, postmap, postconf) as
 //     root, without systemd, with its own config, queue and data directories
@@ -17,7 +23,8 @@
 //   - listens only on 127.0.0.1, on two free high ports: one smtpd offering
 //     STARTTLS (SMTPAddr) and one implicit-TLS smtpd (SMTPSAddr);
 //   - never delivers anything: every transport is discard, mydestination is
-//     empty, and Swaks quits after RCPT;
+//     empty, and Swaks quits after RCPT (a Relay's smtp transport delivers
+//     only to its receiver on 127.0.0.1, which discards);
 //   - never uses DNS; logs to a file (Maillog), which is attached to every
 //     failure;
 //   - is stopped and removed by tb.Cleanup.
@@ -87,6 +94,10 @@ type Options struct {
 	// Settings are extra main.cf parameters, "name = value" or "name=value".
 	// Each replaces the generated parameter of the same name, or is added.
 	Settings []string
+	// SMTPOverrides are "name=value" parameters written as "-o name=value"
+	// under the smtp client service in master.cf, the way admins override
+	// main.cf per transport (for example smtp_tls_chain_files).
+	SMTPOverrides []string
 }
 
 // Instance is a running Postfix instance. Its fields are read-only.
@@ -167,7 +178,7 @@ func Start(tb testing.TB, opts Options) *Instance {
 		in.SMTPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(smtp))
 		in.SMTPSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(smtps))
 		writeFile(tb, filepath.Join(in.ConfigDir, "main.cf"), in.mainCF(level, digest, opts.Settings), 0o644)
-		writeFile(tb, filepath.Join(in.ConfigDir, "master.cf"), in.masterCF(), 0o644)
+		writeFile(tb, filepath.Join(in.ConfigDir, "master.cf"), in.masterCF(opts.SMTPOverrides), 0o644)
 		in.backdateMainCF(tb)
 		if attempt == 1 {
 			in.Postmap(tb)
@@ -366,8 +377,10 @@ func (in *Instance) mainCF(level, digest string, extra []string) []byte {
 }
 
 // masterCF renders master.cf: both listeners plus the internal services
-// smtpd needs, none chrooted, and the postlog service maillog_file requires.
-func (in *Instance) masterCF() []byte {
+// smtpd needs, none chrooted, the postlog service maillog_file requires, and
+// the smtp client (used only by a Relay, whose transports are not discard),
+// with smtpOverrides as its -o options.
+func (in *Instance) masterCF(smtpOverrides []string) []byte {
 	var b bytes.Buffer
 	b.WriteString("# written by postfixtest; columns: service type private unpriv chroot wakeup maxproc command\n")
 	fmt.Fprintf(&b, "%s inet n - n - - smtpd\n", in.SMTPAddr)
@@ -391,7 +404,12 @@ discard    unix  - - n -     - discard
 anvil      unix  - - n -     1 anvil
 scache     unix  - - n -     1 scache
 postlog    unix-dgram n - n - 1 postlogd
+smtp       unix  - - n -     - smtp
 `)
+	for _, o := range smtpOverrides {
+		name, value, _ := strings.Cut(o, "=")
+		fmt.Fprintf(&b, "  -o %s=%s\n", strings.TrimSpace(name), strings.TrimSpace(value))
+	}
 	return b.Bytes()
 }
 
@@ -457,14 +475,15 @@ func (in *Instance) postconfValue(tb testing.TB, name string) string {
 }
 
 // Reload runs postfix -c ConfigDir reload and returns once it is effective:
-// master has logged its reload and every smtpd process that existed before
-// has exited, so the next connection is served by a process that read the
-// current main.cf and the current .db, whatever their mtimes.
+// master has logged its reload and every smtpd and smtp process that existed
+// before has exited, so the next connection is served (or, on a Relay, made)
+// by a process that read the current main.cf and the current .db, whatever
+// their mtimes.
 func (in *Instance) Reload(tb testing.TB) {
 	tb.Helper()
 	before := in.countReloads()
 	master := in.masterPID()
-	old := childrenNamed(master, "smtpd")
+	old := append(childrenNamed(master, "smtpd"), childrenNamed(master, "smtp")...)
 	if out, err := in.postfix("reload"); err != nil {
 		tb.Fatalf("postfixtest: postfix -c %s reload: %v\n%s\nmaillog:\n%s", in.ConfigDir, err, out, in.Maillog())
 	}
@@ -480,7 +499,7 @@ func (in *Instance) Reload(tb testing.TB) {
 			return
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("postfixtest: reload not effective after %v (old smtpd %v)\nmaillog:\n%s", cmdTimeout, old, in.Maillog())
+			tb.Fatalf("postfixtest: reload not effective after %v (old smtpd/smtp %v)\nmaillog:\n%s", cmdTimeout, old, in.Maillog())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
