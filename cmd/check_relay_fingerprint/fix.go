@@ -14,6 +14,7 @@ import (
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fix"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/nagios"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfix"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/remedy"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/table"
 )
@@ -240,12 +241,12 @@ func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observ
 					pmap = errNoPostmap
 					return nil
 				}
-				if pmapErr = remedy.Postmap(ctx, "", configDir, spec); pmapErr != nil {
+				if pmapErr = postfix.Postmap(ctx, "", configDir, spec); pmapErr != nil {
 					return nil
 				}
 				postmapped = true
 				if c.Reload && changed {
-					if reloadErr = remedy.Reload(ctx, "", configDir); reloadErr == nil {
+					if reloadErr = postfix.Reload(ctx, "", configDir); reloadErr == nil {
 						reloaded = true
 					}
 				}

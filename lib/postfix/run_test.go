@@ -1,4 +1,4 @@
-package remedy
+package postfix
 
 import (
 	"context"
@@ -103,8 +103,8 @@ func TestPostmapAndReloadWithFakeCommands(t *testing.T) {
 				}
 			}
 			if tt.wantArgs != "" {
-				if got := string(readFile(t, argsFile)); got != tt.wantArgs {
-					t.Errorf("arguments = %q, want %q", got, tt.wantArgs)
+				if got, err := os.ReadFile(argsFile); err != nil || string(got) != tt.wantArgs {
+					t.Errorf("arguments = %q, %v; want %q", got, err, tt.wantArgs)
 				}
 			}
 		})
@@ -157,13 +157,13 @@ func TestCommandFallsBackToSbin(t *testing.T) {
 	// Not parallel: changes PATH.
 	want := "/usr/sbin/postmap"
 	if _, err := os.Stat(want); err != nil {
-		if isCI() {
+		if os.Getenv("CI") != "" {
 			t.Fatalf("%v (CI needs the postfix package)", err)
 		}
 		t.Skip(err)
 	}
 	t.Setenv("PATH", t.TempDir())
-	if got, err := command("postmap", ""); err != nil || got != want {
+	if got, err := Find("postmap", ""); err != nil || got != want {
 		t.Fatalf("command(postmap) with an empty PATH = %q, %v; want %q", got, err, want)
 	}
 }
@@ -172,9 +172,9 @@ func TestCommandFallsBackToSbin(t *testing.T) {
 // when it is missing.
 func realPostfixCommand(t *testing.T, name string) string {
 	t.Helper()
-	p, err := command(name, "")
+	p, err := Find(name, "")
 	if err != nil {
-		if isCI() {
+		if os.Getenv("CI") != "" {
 			t.Fatalf("%v (CI needs the postfix package)", err)
 		}
 		t.Skip(err)
@@ -218,7 +218,7 @@ func TestPostmapReal(t *testing.T) {
 // come back, a table without them is no error, a broken table is.
 func TestQueryRealPostmap(t *testing.T) {
 	t.Parallel()
-	if _, err := command("postmap", ""); err != nil {
+	if _, err := Find("postmap", ""); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatal("postmap missing under CI: .ci/run must install postfix")
 		}
