@@ -197,11 +197,7 @@ func TestClientCertsReal(t *testing.T) {
 		"legacy unix - - y - - smtp\n  -o smtp_tls_chain_files=\n  -o smtp_tls_cert_file=$other_cert\n  -o { smtp_tls_key_file = " + other.KeyFile + " }\n" +
 		"bare unix - - y - - smtp -o smtp_tls_chain_files=\n" +
 		"follow unix - - y - - smtp -o smtp_tls_chain_files= -o smtp_tls_cert_file=" + combined + "\n"
-	for name, content := range map[string]string{"main.cf": mainCf, "master.cf": masterCf} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeConfig(t, dir, mainCf, masterCf)
 	got, err := ClientCerts(t.Context(), "", dir)
 	if err != nil {
 		t.Fatal(err)
@@ -238,4 +234,24 @@ func join(b ...[]byte) []byte {
 		out = append(out, x...)
 	}
 	return out
+}
+
+// writeConfig writes main.cf and master.cf (when not empty) into dir,
+// dated an hour ago: Postfix waits, 300 ms at a time, for a
+// configuration file modified within the last second to settle.
+func writeConfig(t *testing.T, dir, mainCf, masterCf string) {
+	t.Helper()
+	old := time.Now().Add(-time.Hour)
+	for name, content := range map[string]string{"main.cf": mainCf, "master.cf": masterCf} {
+		if content == "" && name == "master.cf" {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -83,9 +83,7 @@ func TestPostconfReal(t *testing.T) {
 	for _, tc := range []struct{ level, digest string }{{"0", "md5"}, {"3.6", "sha256"}} {
 		dir := t.TempDir()
 		mainCf := "compatibility_level = " + tc.level + "\nrelay_clientcerts = hash:${config_directory}/relay_clientcerts, texthash:$config_directory/more\n"
-		if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte(mainCf), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeConfig(t, dir, mainCf, "")
 		got, err := Postconf(context.Background(), bin, dir)
 		if err != nil {
 			t.Fatal(err)

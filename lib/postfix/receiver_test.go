@@ -2,8 +2,6 @@ package postfix
 
 import (
 	"maps"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -148,11 +146,7 @@ func TestReceiverReal(t *testing.T) {
 	masterCf := "smtp inet n - y - - smtpd\n" +
 		"submission inet n - y - - smtpd\n  -o syslog_name=postfix/submission\n  -o smtpd_tls_ask_ccert=no\n  -o smtpd_relay_restrictions=$mua_relay\n" +
 		"127.0.0.1:10025 inet n - n - - smtpd -o smtpd_tls_security_level=none\n"
-	for name, content := range map[string]string{"main.cf": mainCf, "master.cf": masterCf} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeConfig(t, dir, mainCf, masterCf)
 	got, err := Receiver(t.Context(), "", dir)
 	if err != nil {
 		t.Fatal(err)
@@ -171,9 +165,7 @@ func TestReceiverReal(t *testing.T) {
 
 	// The stock main.cf of compatibility level 3.6 asks for nothing; the
 	// submission service's $mua_relay is now empty.
-	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte("compatibility_level = 3.6\nmyhostname = mx.example\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeConfig(t, dir, "compatibility_level = 3.6\nmyhostname = mx.example\n", "")
 	got, err = Receiver(t.Context(), "", dir)
 	if err != nil || len(got) != 4 || got[0].Param != "smtpd_tls_security_level" || got[1].Param != "smtpd_tls_ask_ccert" ||
 		!strings.Contains(got[2].Text, "defer_unauth_destination refuses relaying before permit_tls_clientcerts") ||

@@ -186,9 +186,7 @@ func TestPostmapReal(t *testing.T) {
 	t.Parallel()
 	postmap := realPostfixCommand(t, "postmap")
 	config := t.TempDir()
-	if err := os.WriteFile(filepath.Join(config, "main.cf"), []byte("compatibility_level = 3.6\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeConfig(t, config, "compatibility_level = 3.6\n", "")
 	dir := t.TempDir()
 	table := filepath.Join(dir, "relay_clientcerts")
 	if err := os.WriteFile(table, []byte("AA:BB:CC relay1\nDD:EE:FF relay2\n"), 0o644); err != nil {
@@ -225,9 +223,7 @@ func TestQueryRealPostmap(t *testing.T) {
 		t.Skip(err)
 	}
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte("compatibility_level = 3.6\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeConfig(t, dir, "compatibility_level = 3.6\n", "")
 	table := filepath.Join(dir, "t")
 	if err := os.WriteFile(table, []byte("AA:BB x\ncc:dd y\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -299,9 +295,7 @@ func TestQueryRealPostmapWithMainCfWarnings(t *testing.T) {
 	realPostfixCommand(t, "postmap")
 	dir := t.TempDir()
 	mainCf := "compatibility_level = 3.6\nsmtpd_banner = one\nsmtpd_banner = two\n"
-	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte(mainCf), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeConfig(t, dir, mainCf, "")
 	table := filepath.Join(dir, "t")
 	if err := os.WriteFile(table, []byte("AA:BB x\n"), 0o644); err != nil {
 		t.Fatal(err)
