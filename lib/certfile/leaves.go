@@ -48,6 +48,11 @@ func Leaves(path string) ([]Leaf, error) {
 	if err != nil {
 		return nil, err
 	}
+	return leavesOf(path, data)
+}
+
+// leavesOf is Leaves on data already in memory; path is for messages.
+func leavesOf(path string, data []byte) ([]Leaf, error) {
 	blocks, err := scan(path, data, true)
 	if err != nil {
 		return nil, err

@@ -21,7 +21,7 @@ import (
 
 // pemKit makes keys and certificates for one test and writes PEM files.
 type pemKit struct {
-	t                 *testing.T
+	t                 testing.TB
 	dir               string
 	caKey             crypto.Signer
 	ca                *x509.Certificate
@@ -32,7 +32,7 @@ type pemKit struct {
 	rsa1KeyPEM        []byte // PKCS#1 form of rsaKey
 }
 
-func newKit(t *testing.T) *pemKit {
+func newKit(t testing.TB) *pemKit {
 	t.Helper()
 	k := &pemKit{t: t, dir: t.TempDir()}
 	var err error
@@ -80,7 +80,7 @@ func (k *pemKit) write(name string, parts ...[]byte) string {
 	return writeIn(k.t, k.dir, name, parts...)
 }
 
-func writeIn(t *testing.T, dir, name string, parts ...[]byte) string {
+func writeIn(t testing.TB, dir, name string, parts ...[]byte) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	var all []byte
@@ -97,7 +97,7 @@ func pemOf(typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 }
 
-func pkcs8(t *testing.T, key crypto.Signer) []byte {
+func pkcs8(t testing.TB, key crypto.Signer) []byte {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
@@ -251,4 +251,43 @@ func TestLeafTLS(t *testing.T) {
 			t.Errorf("handshake presenting %s: %v; server saw %v", l.Cert().Subject.CommonName, err, peer)
 		}
 	}
+}
+
+// FuzzLeaves feeds leavesOf arbitrary bytes around real keys and
+// certificates: it must not panic; it returns leaves, each with a
+// certificate and a key that matches it (or no key), or an error naming
+// the file.
+func FuzzLeaves(f *testing.F) {
+	k := newKit(f)
+	// ECDSA only: RSA key checks are slow under the fuzzer's coverage
+	// instrumentation; TestLeaves covers RSA.
+	f.Add(join(k.ecKPEM, k.ecCert, k.caCert, k.ecKPEM, k.ecCert))
+	f.Add(join(k.ecCert, k.caCert, k.ecKPEM))
+	f.Add(join(k.ecKPEM, k.ecKPEM, k.ecCert))
+	f.Add(join([]byte("-----BEGIN PRIVATE KEY-----\n!!\n"), k.ecCert))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		leaves, err := leavesOf("f.pem", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "f.pem") {
+				t.Fatalf("error %q does not name the file", err)
+			}
+			return
+		}
+		if len(leaves) == 0 {
+			t.Fatal("no leaves and no error")
+		}
+		for _, l := range leaves {
+			if len(l.Chain) == 0 || l.Key != nil && matches(l) != nil {
+				t.Fatalf("leaf %+v: no certificate, or a key that does not match", l)
+			}
+		}
+	})
+}
+
+func join(b ...[]byte) []byte {
+	var out []byte
+	for _, x := range b {
+		out = append(out, x...)
+	}
+	return out
 }
