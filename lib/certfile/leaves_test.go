@@ -1,6 +1,7 @@
 package certfile
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -261,10 +262,10 @@ func FuzzLeaves(f *testing.F) {
 	k := newKit(f)
 	// ECDSA only: RSA key checks are slow under the fuzzer's coverage
 	// instrumentation; TestLeaves covers RSA.
-	f.Add(join(k.ecKPEM, k.ecCert, k.caCert, k.ecKPEM, k.ecCert))
-	f.Add(join(k.ecCert, k.caCert, k.ecKPEM))
-	f.Add(join(k.ecKPEM, k.ecKPEM, k.ecCert))
-	f.Add(join([]byte("-----BEGIN PRIVATE KEY-----\n!!\n"), k.ecCert))
+	f.Add(bytes.Join([][]byte{k.ecKPEM, k.ecCert, k.caCert, k.ecKPEM, k.ecCert}, nil))
+	f.Add(bytes.Join([][]byte{k.ecCert, k.caCert, k.ecKPEM}, nil))
+	f.Add(bytes.Join([][]byte{k.ecKPEM, k.ecKPEM, k.ecCert}, nil))
+	f.Add(bytes.Join([][]byte{[]byte("-----BEGIN PRIVATE KEY-----\n!!\n"), k.ecCert}, nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		leaves, err := leavesOf("f.pem", data)
 		if err != nil {
@@ -282,12 +283,4 @@ func FuzzLeaves(f *testing.F) {
 			}
 		}
 	})
-}
-
-func join(b ...[]byte) []byte {
-	var out []byte
-	for _, x := range b {
-		out = append(out, x...)
-	}
-	return out
 }

@@ -1,6 +1,7 @@
 package postfix
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"os"
@@ -181,11 +182,11 @@ func TestClientCertsReal(t *testing.T) {
 	e := postfixtest.NewClientCert(t, dir, "relay-ec", nil, time.Time{})
 	other := postfixtest.NewClientCert(t, dir, "other", nil, time.Time{})
 	chain := filepath.Join(dir, "chain.pem")
-	if err := os.WriteFile(chain, join(r.KeyPEM, r.CertPEM, e.KeyPEM, e.CertPEM), 0o600); err != nil {
+	if err := os.WriteFile(chain, bytes.Join([][]byte{r.KeyPEM, r.CertPEM, e.KeyPEM, e.CertPEM}, nil), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	combined := filepath.Join(dir, "combined.pem")
-	if err := os.WriteFile(combined, join(e.CertPEM, e.KeyPEM), 0o600); err != nil {
+	if err := os.WriteFile(combined, bytes.Join([][]byte{e.CertPEM, e.KeyPEM}, nil), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	mainCf := "compatibility_level = 3.6\nmyhostname = relay.example\nsmtp_tls_security_level = encrypt\n" +
@@ -226,14 +227,6 @@ func TestClientCertsReal(t *testing.T) {
 	if strings.Join(summary, "\n") != strings.Join(want, "\n") {
 		t.Errorf("ClientCerts, loaded =\n%s\nwant\n%s", strings.Join(summary, "\n"), strings.Join(want, "\n"))
 	}
-}
-
-func join(b ...[]byte) []byte {
-	var out []byte
-	for _, x := range b {
-		out = append(out, x...)
-	}
-	return out
 }
 
 // writeConfig writes main.cf and master.cf (when not empty) into dir,
