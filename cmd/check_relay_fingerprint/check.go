@@ -15,8 +15,7 @@ import (
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/nagios"
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postconf"
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/remedy"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfix"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/table"
 )
 
@@ -235,7 +234,7 @@ func (c *checkCmd) config() (check.Config, []groupSpec, error) {
 	}
 	specs := make([]groupSpec, 0, len(c.Tables))
 	for i, t := range c.Tables {
-		names := splitList(t)
+		names := postfix.SplitList(t)
 		if len(names) == 0 {
 			names = []string{t} // let ParseSpec say what is wrong
 		}
@@ -253,11 +252,11 @@ func (c *checkCmd) config() (check.Config, []groupSpec, error) {
 // postconf, with --postconf, adds the receiver's relay_clientcerts list
 // to specs and, unless -d was given, takes its digest. An error does not
 // stop the check: it is reported as UNKNOWN beside what could be judged.
-func (c *checkCmd) postconf(ctx context.Context, cfg *check.Config, specs *[]groupSpec) (*postconf.Settings, error) {
+func (c *checkCmd) postconf(ctx context.Context, cfg *check.Config, specs *[]groupSpec) (*postfix.Settings, error) {
 	if c.Postconf == nil {
 		return nil, nil
 	}
-	s, err := postconf.Query(ctx, "", *c.Postconf)
+	s, err := postfix.Postconf(ctx, "", *c.Postconf)
 	if err != nil {
 		return nil, err
 	}
@@ -467,12 +466,6 @@ type groupSpec struct {
 	group int
 }
 
-// splitList splits a relay_clientcerts value as Postfix does: on commas
-// and whitespace.
-func splitList(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\r' || r == '\n' })
-}
-
 // uniqueSpecs drops tables named twice (by --table and --postconf, say),
 // keeping the first.
 func uniqueSpecs(specs []groupSpec) []groupSpec {
@@ -502,7 +495,7 @@ func queryCompiled(ctx context.Context, cfg check.Config, obs []observed, recv [
 		if rc.Err != nil || rc.Stale == "" || rc.StaleMissing || !rc.Spec.NeedsPostmap() {
 			continue
 		}
-		found, err := remedy.Query(ctx, "", configDir, rc.Spec.String(), keys)
+		found, err := postfix.Query(ctx, "", configDir, rc.Spec.String(), keys)
 		if err != nil {
 			continue
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fix"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/nagios"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfix"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/remedy"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/table"
 )
@@ -243,8 +244,8 @@ func (c *checkCmd) fixRequest(cfg check.Config, obs []observed, recv []check.Rec
 				p, _ := stale(s)
 				return p != ""
 			},
-			Postmap: func(ctx context.Context, s table.Spec) error { return remedy.Postmap(ctx, "", configDir, s.String()) },
-			Reload:  func(ctx context.Context) error { return remedy.Reload(ctx, "", configDir) },
+			Postmap: func(ctx context.Context, s table.Spec) error { return postfix.Postmap(ctx, "", configDir, s.String()) },
+			Reload:  func(ctx context.Context) error { return postfix.Reload(ctx, "", configDir) },
 		},
 	}
 	if c.Fix {

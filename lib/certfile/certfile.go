@@ -4,9 +4,7 @@
 package certfile
 
 import (
-	"bytes"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +21,16 @@ const MaxSize = 4 << 20
 // directory, or a certificate that does not parse is an error naming the
 // file and the line of the block.
 func Read(path string) ([]*x509.Certificate, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// readFile reads a certificate or key file whole, refusing what is not a
+// regular file or is larger than MaxSize.
+func readFile(path string) ([]byte, error) {
 	// O_NONBLOCK: opening a FIFO must not wait for a writer.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -43,7 +51,7 @@ func Read(path string) ([]*x509.Certificate, error) {
 	if len(data) > MaxSize {
 		return nil, fmt.Errorf("%s: larger than %d bytes: not a certificate file", path, MaxSize)
 	}
-	return Parse(path, data)
+	return data, nil
 }
 
 // Parse is Read on data already in memory; path is for messages.
@@ -54,42 +62,25 @@ func Read(path string) ([]*x509.Certificate, error) {
 // passed over, which would make the next certificate of a chain (the
 // issuer) look like the leaf. Text outside the blocks is ignored.
 func Parse(path string, data []byte) ([]*x509.Certificate, error) {
+	blocks, err := scan(path, data, false)
+	if err != nil {
+		return nil, err
+	}
 	var certs []*x509.Certificate
-	line := 1 // of data[at:]
-	for at := 0; at < len(data); {
-		end := len(data)
-		if i := bytes.IndexByte(data[at:], '\n'); i >= 0 {
-			end = at + i + 1
-		}
-		if !bytes.HasPrefix(data[at:end], beginCert) {
-			at = end
-			line++
+	for _, b := range blocks {
+		if b.kind != kindCert {
 			continue
 		}
-		block, rest := pem.Decode(data[at:])
-		// pem.Decode passes over a damaged block to the next good one; a
-		// block decoded from here ends before the next BEGIN line.
-		next := bytes.Index(data[at+1:], []byte("\n-----BEGIN "))
-		if block == nil || block.Type != "CERTIFICATE" ||
-			next >= 0 && len(data)-len(rest) > at+1+next+1 {
-			return nil, fmt.Errorf("%s:%d: damaged PEM certificate block (bad base64 or no \"-----END CERTIFICATE-----\" line)", path, line)
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
+		c, err := b.cert()
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+			return nil, err
 		}
 		certs = append(certs, c)
-		next = len(data) - len(rest)
-		line += bytes.Count(data[at:next], []byte("\n"))
-		at = next
 	}
 	if len(certs) == 0 {
 		return nil, fmt.Errorf("%s: %w", path, errNoCert)
 	}
 	return certs, nil
 }
-
-// beginCert starts the first line of a PEM certificate block.
-var beginCert = []byte("-----BEGIN CERTIFICATE-----")
 
 var errNoCert = errors.New(`no PEM certificate ("-----BEGIN CERTIFICATE-----") found`)

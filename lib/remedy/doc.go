@@ -1,15 +1,13 @@
 // Package remedy writes Postfix table source files safely, so that a fix can
 // run unattended (from a Nagios event handler at 3 a.m.) without ever losing
-// an entry or leaving a half-written file, and then runs postmap(1) and
-// "postfix reload".
+// an entry or leaving a half-written file. Running postmap(1) and "postfix
+// reload" afterwards is lib/postfix's job.
 //
 // What it does:
 //   - [Update] replaces a table file atomically under an exclusive lock:
 //     symlinks resolved, non-regular targets refused, content re-read under
 //     the lock, temp file in the same directory, fsync, rename, owner and mode
 //     kept, directory fsynced, optional backup;
-//   - [Postmap] and [Reload] run the Postfix commands with a context and
-//     return errors that carry the command's own stderr;
 //   - [Diff] renders a unified diff of two versions of a table, so that a dry
 //     run or a log can show what a fix changes.
 //

@@ -1,4 +1,4 @@
-package remedy
+package postfix
 
 import (
 	"context"
@@ -103,8 +103,8 @@ func TestPostmapAndReloadWithFakeCommands(t *testing.T) {
 				}
 			}
 			if tt.wantArgs != "" {
-				if got := string(readFile(t, argsFile)); got != tt.wantArgs {
-					t.Errorf("arguments = %q, want %q", got, tt.wantArgs)
+				if got, err := os.ReadFile(argsFile); err != nil || string(got) != tt.wantArgs {
+					t.Errorf("arguments = %q, %v; want %q", got, err, tt.wantArgs)
 				}
 			}
 		})
@@ -157,13 +157,13 @@ func TestCommandFallsBackToSbin(t *testing.T) {
 	// Not parallel: changes PATH.
 	want := "/usr/sbin/postmap"
 	if _, err := os.Stat(want); err != nil {
-		if isCI() {
+		if os.Getenv("CI") != "" {
 			t.Fatalf("%v (CI needs the postfix package)", err)
 		}
 		t.Skip(err)
 	}
 	t.Setenv("PATH", t.TempDir())
-	if got, err := command("postmap", ""); err != nil || got != want {
+	if got, err := Find("postmap", ""); err != nil || got != want {
 		t.Fatalf("command(postmap) with an empty PATH = %q, %v; want %q", got, err, want)
 	}
 }
@@ -172,9 +172,9 @@ func TestCommandFallsBackToSbin(t *testing.T) {
 // when it is missing.
 func realPostfixCommand(t *testing.T, name string) string {
 	t.Helper()
-	p, err := command(name, "")
+	p, err := Find(name, "")
 	if err != nil {
-		if isCI() {
+		if os.Getenv("CI") != "" {
 			t.Fatalf("%v (CI needs the postfix package)", err)
 		}
 		t.Skip(err)
@@ -186,9 +186,7 @@ func TestPostmapReal(t *testing.T) {
 	t.Parallel()
 	postmap := realPostfixCommand(t, "postmap")
 	config := t.TempDir()
-	if err := os.WriteFile(filepath.Join(config, "main.cf"), []byte("compatibility_level = 3.6\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeConfig(t, config, "compatibility_level = 3.6\n", "")
 	dir := t.TempDir()
 	table := filepath.Join(dir, "relay_clientcerts")
 	if err := os.WriteFile(table, []byte("AA:BB:CC relay1\nDD:EE:FF relay2\n"), 0o644); err != nil {
@@ -218,16 +216,14 @@ func TestPostmapReal(t *testing.T) {
 // come back, a table without them is no error, a broken table is.
 func TestQueryRealPostmap(t *testing.T) {
 	t.Parallel()
-	if _, err := command("postmap", ""); err != nil {
+	if _, err := Find("postmap", ""); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatal("postmap missing under CI: .ci/run must install postfix")
 		}
 		t.Skip(err)
 	}
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte("compatibility_level = 3.6\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeConfig(t, dir, "compatibility_level = 3.6\n", "")
 	table := filepath.Join(dir, "t")
 	if err := os.WriteFile(table, []byte("AA:BB x\ncc:dd y\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -299,9 +295,7 @@ func TestQueryRealPostmapWithMainCfWarnings(t *testing.T) {
 	realPostfixCommand(t, "postmap")
 	dir := t.TempDir()
 	mainCf := "compatibility_level = 3.6\nsmtpd_banner = one\nsmtpd_banner = two\n"
-	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte(mainCf), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeConfig(t, dir, mainCf, "")
 	table := filepath.Join(dir, "t")
 	if err := os.WriteFile(table, []byte("AA:BB x\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,175 @@
+package postfix
+
+import (
+	"maps"
+	"strings"
+	"testing"
+
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
+)
+
+// good is a receiver on which permit_tls_clientcerts works.
+var good = map[string]string{
+	"smtpd_tls_ask_ccert": "yes", "smtpd_tls_req_ccert": "no",
+	"smtpd_tls_security_level": "may", "smtpd_use_tls": "no", "smtpd_enforce_tls": "no", "smtpd_tls_wrappermode": "no",
+	"smtpd_relay_restrictions":     "permit_mynetworks, permit_tls_clientcerts, defer_unauth_destination",
+	"smtpd_recipient_restrictions": "",
+}
+
+func with(base map[string]string, kv ...string) map[string]string {
+	m := maps.Clone(base)
+	for i := 0; i < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+func TestJudge(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		v    map[string]string
+		want []string // Param: start of Text
+	}{
+		{"works", good, nil},
+		{"ask_ccert no", with(good, "smtpd_tls_ask_ccert", "no"),
+			[]string{"smtpd_tls_ask_ccert: smtpd_tls_ask_ccert = no: Postfix never asks for a client certificate, so permit_tls_clientcerts never matches; set smtpd_tls_ask_ccert = yes"}},
+		{"req_ccert with encrypt asks", with(good, "smtpd_tls_ask_ccert", "no", "smtpd_tls_req_ccert", "yes", "smtpd_tls_security_level", "encrypt"), nil},
+		{"req_ccert at may does not ask", with(good, "smtpd_tls_ask_ccert", "no", "smtpd_tls_req_ccert", "yes"), []string{"smtpd_tls_ask_ccert: smtpd_tls_ask_ccert = no"}},
+		{"req_ccert with legacy enforce asks", with(good, "smtpd_tls_ask_ccert", "no", "smtpd_tls_req_ccert", "yes", "smtpd_tls_security_level", "", "smtpd_enforce_tls", "yes"), nil},
+		{"level none", with(good, "smtpd_tls_security_level", "none"),
+			[]string{"smtpd_tls_security_level: smtpd_tls_security_level = none: smtpd offers no STARTTLS"}},
+		{"level empty, no legacy", with(good, "smtpd_tls_security_level", ""),
+			[]string{"smtpd_tls_security_level: smtpd_tls_security_level is empty and smtpd_use_tls = no"}},
+		{"level empty, legacy use_tls", with(good, "smtpd_tls_security_level", "", "smtpd_use_tls", "yes"), nil},
+		{"level empty, legacy enforce_tls", with(good, "smtpd_tls_security_level", "", "smtpd_enforce_tls", "yes"), nil},
+		{"wrappermode beats level none", with(good, "smtpd_tls_security_level", "none", "smtpd_tls_wrappermode", "yes"), nil},
+		{"permit after reject_unauth_destination", with(good, "smtpd_relay_restrictions", "permit_mynetworks,reject_unauth_destination,permit_tls_clientcerts"),
+			[]string{"smtpd_relay_restrictions: smtpd_relay_restrictions = permit_mynetworks,reject_unauth_destination,permit_tls_clientcerts: reject_unauth_destination refuses relaying before permit_tls_clientcerts is reached (comes after it), so listed relays are refused; put permit_tls_clientcerts before reject_unauth_destination in smtpd_relay_restrictions"}},
+		{"permit only in recipient list, relay list defers first", with(good, "smtpd_relay_restrictions", "permit_mynetworks permit_sasl_authenticated defer_unauth_destination",
+			"smtpd_recipient_restrictions", "permit_tls_clientcerts, reject_unauth_destination"),
+			[]string{"smtpd_relay_restrictions: smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated defer_unauth_destination: defer_unauth_destination refuses relaying before permit_tls_clientcerts is reached (is not in this list)"}},
+		{"empty relay list (compatibility_level 0), permit in recipient list", with(good, "smtpd_relay_restrictions", "",
+			"smtpd_recipient_restrictions", "permit_mynetworks, check_client_access { inline:{ 10.0.0.1=REJECT } }, reject_rbl_client zen.example, permit_tls_clientcerts, reject_unauth_destination"), nil},
+		{"plain reject before the permit", with(good, "smtpd_relay_restrictions", "check_client_access hash:/x, reject, permit_tls_clientcerts"),
+			[]string{"smtpd_relay_restrictions: smtpd_relay_restrictions = check_client_access hash:/x, reject, permit_tls_clientcerts: reject refuses"}},
+		{"permit in a check table argument does not count", with(good, "smtpd_relay_restrictions", "check_client_access inline:{permit_tls_clientcerts=OK}, defer_unauth_destination"),
+			[]string{"smtpd_relay_restrictions: smtpd_relay_restrictions = check_client_access inline:{permit_tls_clientcerts=OK}, defer_unauth_destination: defer_unauth_destination refuses relaying before permit_tls_clientcerts is reached (is not in this list)"}},
+		{"permit before reject: open but not our problem", with(good, "smtpd_relay_restrictions", "permit, reject"),
+			[]string{"smtpd_relay_restrictions: permit_tls_clientcerts is in neither smtpd_relay_restrictions nor smtpd_recipient_restrictions, so relay_clientcerts is never consulted; add permit_tls_clientcerts to smtpd_relay_restrictions before defer_unauth_destination"}},
+		{"in neither list, no rule refuses", with(good, "smtpd_relay_restrictions", "permit_mynetworks"),
+			[]string{"smtpd_relay_restrictions: permit_tls_clientcerts is in neither"}},
+		{"everything wrong", with(good, "smtpd_tls_ask_ccert", "no", "smtpd_tls_security_level", "none", "smtpd_relay_restrictions", "permit_mynetworks, defer_unauth_destination"),
+			[]string{"smtpd_tls_security_level: smtpd_tls_security_level = none", "smtpd_tls_ask_ccert: smtpd_tls_ask_ccert = no", "smtpd_relay_restrictions: smtpd_relay_restrictions = permit_mynetworks, defer_unauth_destination: defer_unauth_destination refuses"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := judge(tc.v)
+			if len(got) != len(tc.want) {
+				t.Fatalf("judge = %q, want %d problems %q", got, len(tc.want), tc.want)
+			}
+			for i, p := range got {
+				if s := p.Param + ": " + p.Text; !strings.HasPrefix(s, tc.want[i]) {
+					t.Errorf("problem %d = %q, want it to start %q", i, s, tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestJudgeReceiverServices(t *testing.T) {
+	t.Parallel()
+	svc := func(name, typ, cmd string, o ...Override) Service {
+		return Service{Name: name, Type: typ, Command: cmd, Overrides: o}
+	}
+	sub := svc("submission", "inet", "smtpd", Override{"syslog_name", "postfix/submission"}, Override{"smtpd_tls_ask_ccert", "no"})
+	smtps := svc("smtps", "inet", "smtpd", Override{"smtpd_tls_wrappermode", "yes"}, Override{"smtpd_relay_restrictions", "$mua_relay"})
+	got := JudgeReceiver(ReceiverConfig{Main: good, Services: []ServiceValues{
+		{sub, with(good, "smtpd_tls_ask_ccert", "no")},
+		{smtps, with(good, "smtpd_tls_wrappermode", "yes", "smtpd_relay_restrictions", "permit_sasl_authenticated,reject")},
+		{svc("127.0.0.1:10025", "inet", "smtpd", Override{"smtpd_relay_restrictions", "permit_mynetworks,reject"}), with(good, "smtpd_relay_restrictions", "permit_mynetworks,reject")},
+		{svc("smtpd", "pass", "smtpd", Override{"smtpd_tls_security_level", "none"}), with(good, "smtpd_tls_security_level", "none")},
+		{svc("custom", "inet", "smtpd", Override{"my_level", "none"}), with(good, "smtpd_tls_security_level", "none")},
+		{svc("same", "inet", "smtpd", Override{"syslog_name", "x"}), good},
+	}})
+	var lines []string
+	for _, p := range got {
+		lines = append(lines, p.String())
+	}
+	want := []string{
+		"master.cf service submission/inet: -o smtpd_tls_ask_ccert=no: smtpd_tls_ask_ccert = no: Postfix never asks for a client certificate, so permit_tls_clientcerts never matches; set smtpd_tls_ask_ccert = yes",
+		"master.cf service smtps/inet: -o smtpd_relay_restrictions=$mua_relay: smtpd_relay_restrictions = permit_sasl_authenticated,reject: reject refuses relaying before permit_tls_clientcerts is reached (is not in this list), so listed relays are refused; put permit_tls_clientcerts before reject in smtpd_relay_restrictions",
+		"master.cf service smtpd/pass: -o smtpd_tls_security_level=none: smtpd_tls_security_level = none: smtpd offers no STARTTLS, so a relay never presents a certificate and permit_tls_clientcerts never matches; set smtpd_tls_security_level = may",
+		"master.cf service custom/inet (through its -o settings): smtpd_tls_security_level = none: smtpd offers no STARTTLS, so a relay never presents a certificate and permit_tls_clientcerts never matches; set smtpd_tls_security_level = may",
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("JudgeReceiver =\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	// main.cf's own problem is named once, not again for each service.
+	got = JudgeReceiver(ReceiverConfig{Main: with(good, "smtpd_tls_ask_ccert", "no"), Services: []ServiceValues{{sub, with(good, "smtpd_tls_ask_ccert", "no")}}})
+	if len(got) != 1 || got[0].Service != "" {
+		t.Errorf("JudgeReceiver with main.cf's problem repeated by a service = %q, want it once, for main.cf", got)
+	}
+}
+
+func TestReceiving(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		s    Service
+		want bool
+	}{
+		{Service{Name: "smtp", Type: "inet", Command: "smtpd"}, true},
+		{Service{Name: "smtpd", Type: "pass", Command: "smtpd"}, true},
+		{Service{Name: "192.0.2.1:smtp", Type: "inet", Command: "smtpd"}, true},
+		{Service{Name: "127.0.0.1:10025", Type: "inet", Command: "smtpd"}, false},
+		{Service{Name: "[::1]:10025", Type: "inet", Command: "smtpd"}, false},
+		{Service{Name: "localhost:10025", Type: "inet", Command: "smtpd"}, false},
+		{Service{Name: "smtp", Type: "inet", Command: "postscreen"}, false},
+		{Service{Name: "smtp", Type: "unix", Command: "smtp"}, false},
+	} {
+		if got := receiving(tc.s); got != tc.want {
+			t.Errorf("receiving(%s %s) = %v, want %v", tc.s, tc.s.Command, got, tc.want)
+		}
+	}
+}
+
+// TestReceiverReal asks the real postconf about a receiver whose main.cf
+// works and whose submission service turns client certificates off.
+func TestReceiverReal(t *testing.T) {
+	t.Parallel()
+	postfixtest.Require(t, "postconf")
+	dir := t.TempDir()
+	mainCf := "compatibility_level = 3.6\nmyhostname = mx.example\n" +
+		"smtpd_tls_security_level = may\nsmtpd_tls_ask_ccert = yes\n" +
+		"smtpd_relay_restrictions = permit_mynetworks, permit_tls_clientcerts, defer_unauth_destination\n" +
+		"mua_relay = permit_sasl_authenticated, reject\n"
+	masterCf := "smtp inet n - y - - smtpd\n" +
+		"submission inet n - y - - smtpd\n  -o syslog_name=postfix/submission\n  -o smtpd_tls_ask_ccert=no\n  -o smtpd_relay_restrictions=$mua_relay\n" +
+		"127.0.0.1:10025 inet n - n - - smtpd -o smtpd_tls_security_level=none\n"
+	writeConfig(t, dir, mainCf, masterCf)
+	got, err := Receiver(t.Context(), "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, p := range got {
+		lines = append(lines, p.String())
+	}
+	want := []string{
+		"master.cf service submission/inet: -o smtpd_tls_ask_ccert=no: smtpd_tls_ask_ccert = no: Postfix never asks for a client certificate, so permit_tls_clientcerts never matches; set smtpd_tls_ask_ccert = yes",
+		"master.cf service submission/inet: -o smtpd_relay_restrictions=$mua_relay: smtpd_relay_restrictions = permit_sasl_authenticated, reject: reject refuses relaying before permit_tls_clientcerts is reached (is not in this list), so listed relays are refused; put permit_tls_clientcerts before reject in smtpd_relay_restrictions",
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Receiver =\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+
+	// The stock main.cf of compatibility level 3.6 asks for nothing; the
+	// submission service's $mua_relay is now empty.
+	writeConfig(t, dir, "compatibility_level = 3.6\nmyhostname = mx.example\n", "")
+	got, err = Receiver(t.Context(), "", dir)
+	if err != nil || len(got) != 4 || got[0].Param != "smtpd_tls_security_level" || got[1].Param != "smtpd_tls_ask_ccert" ||
+		!strings.Contains(got[2].Text, "defer_unauth_destination refuses relaying before permit_tls_clientcerts") ||
+		got[3].Service != "submission/inet" || !strings.HasPrefix(got[3].Text, "permit_tls_clientcerts is in neither") {
+		t.Errorf("Receiver of a stock main.cf = %q, %v; want security level, ask_ccert, the relay restrictions, and submission's empty ones", got, err)
+	}
+}
