@@ -242,7 +242,7 @@ func waitFor(t *testing.T, d *daemon, what string, cond func() bool, explain fun
 // (through a fake sudo) must produce a command line the sudoers rule allows.
 func TestIcinga2RendersCommandLines(t *testing.T) {
 	icinga2 := need(t, "icinga2", "icinga2-bin")
-	_, allowed := sudoersRule(t)
+	_, allowed := sudoersRule(t, sudoersFile)
 
 	dir := t.TempDir()
 	plugins, out := filepath.Join(dir, "plugins"), filepath.Join(dir, "out")
