@@ -3,6 +3,7 @@ package contrib
 import (
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -402,4 +403,119 @@ define service {
 	if code, tr := receiver.Swaks(t, renewed, false); code != 250 {
 		t.Errorf("after the fix the receiver must relay for the renewed certificate, got %d:\n%s\n%s", code, tr, explain())
 	}
+}
+
+// TestNagios4LogsFixFailure runs a real Nagios 4 as the nagios user, with
+// the contrib fix_relay_fingerprint event handler unedited on a service
+// that fails, where sudo has no rule for nagios (the sudoers file not
+// installed). Nagios 4 logs an event handler's standard output and error
+// only when it exits non-zero, and then whatever log_event_handlers says
+// (it is off here): the log must carry sudo's refusal and the command's
+// hint naming the sudoers file. $USER1$ is an empty directory, so nothing
+// could run as root even where a rule exists.
+func TestNagios4LogsFixFailure(t *testing.T) {
+	nagios4 := need(t, "nagios4", "nagios4-core")
+	need(t, "sudo", "sudo")
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start Nagios as the nagios user")
+	}
+	nagiosUser, err := user.Lookup("nagios")
+	if err != nil {
+		t.Skip("no nagios user (nagios4-core creates it)")
+	}
+	dir, err := os.MkdirTemp("", "contrib-nagios-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	uid, _ := strconv.Atoi(nagiosUser.Uid)
+	gid, _ := strconv.Atoi(nagiosUser.Gid)
+	empty := filepath.Join(dir, "plugins")
+	for _, d := range []string{dir, filepath.Join(dir, "checkresults"), empty} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(d, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	contrib := filepath.Join(dir, "check_relay_fingerprint.cfg")
+	writeFile(t, contrib, readFile(t, nagiosFile), 0o644)
+	failing := filepath.Join(dir, "failing.cfg")
+	writeFile(t, failing, `define command {
+    command_name    always_failing
+    command_line    /bin/false
+}
+define service {
+    use                     relay-fingerprint-service
+    host_name               mx1
+    service_description     relay certificate cliff
+    check_command           always_failing
+    event_handler           fix_relay_fingerprint!cliff.example.org
+    check_interval          1
+    retry_interval          1
+}
+`, 0o644)
+	cfg := nagiosConfig(t, dir, contrib,
+		"cfg_file="+failing,
+		"query_socket="+filepath.Join(dir, "nagios.qh"),
+		"log_archive_path="+dir,
+		"interval_length=1",
+		"check_result_reaper_frequency=1",
+		"service_inter_check_delay_method=n",
+		"execute_host_checks=0",
+		"enable_event_handlers=1",
+		"log_event_handlers=0",
+	)
+	u, g := runAs(t)
+	main := readFile(t, cfg)
+	main = replaceOnce(t, main, "\nnagios_user="+u+"\n", "\nnagios_user=nagios\n")
+	main = replaceOnce(t, main, "\nnagios_group="+g+"\n", "\nnagios_group="+groupName(t, nagiosUser.Gid)+"\n")
+	writeFile(t, cfg, main, 0o644)
+	writeFile(t, filepath.Join(dir, "resource.cfg"), "$USER1$="+empty+"\n", 0o644)
+	if r := run(t, nagios4, "-v", cfg); r.code != 0 {
+		t.Fatalf("nagios4 -v: %s", r)
+	}
+
+	var hint string
+	for _, l := range fixLines(t, "CRITICAL", "HARD", "1") {
+		if strings.HasPrefix(l.hint, "fix_relay_fingerprint failed for relay certificate cliff on mx1: ") {
+			hint = l.hint
+		}
+	}
+	if hint == "" {
+		t.Fatal("fix_relay_fingerprint has no hint")
+	}
+	nagiosLog := filepath.Join(dir, "nagios.log")
+	want := []string{
+		"is a non-check helper but exited with return code 1",
+		"wproc:   stderr line 01: sudo: a password is required",
+		"wproc:   stdout line 01: " + hint,
+	}
+	d := startDaemon(t, filepath.Join(dir, "nagios.out"), nagios4, cfg)
+	logged := func() string { b, _ := os.ReadFile(nagiosLog); return string(b) }
+	waitFor(t, d, "the failing event handler in nagios.log", func() bool {
+		return strings.Contains(logged(), want[len(want)-1])
+	}, logged)
+	d.stop()
+	log := logged()
+	for _, w := range want {
+		if !strings.Contains(log, w) {
+			t.Errorf("nagios.log lacks %q:\n%s", w, log)
+		}
+	}
+	if strings.Contains(log, "SERVICE EVENT HANDLER:") {
+		t.Errorf("log_event_handlers=0, yet nagios.log has SERVICE EVENT HANDLER lines:\n%s", log)
+	}
+}
+
+// groupName returns the name of group gid.
+func groupName(t *testing.T, gid string) string {
+	t.Helper()
+	g, err := user.LookupGroupId(gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g.Name
 }

@@ -90,11 +90,23 @@ func nagiosDefines(cfg, kind string) []map[string]string {
 			}
 			cur = nil
 		case cur != nil:
-			k, v, _ := strings.Cut(line, " ")
+			k, v, _ := strings.Cut(uncomment(line), " ")
 			cur[k] = strings.TrimSpace(v)
 		}
 	}
 	return defs
+}
+
+// uncomment does to a line of a Nagios object file what Nagios does: a
+// ";" starts a comment, "\\;" is a literal ";".
+func uncomment(line string) string {
+	for i := 0; i < len(line); i++ {
+		if line[i] == ';' && (i == 0 || line[i-1] != '\\') {
+			line = strings.TrimRight(line[:i], " \t")
+			break
+		}
+	}
+	return strings.ReplaceAll(line, `\;`, ";")
 }
 
 // nagiosMacro matches what Nagios and NRPE replace: "$$" (a literal "$")
@@ -165,6 +177,7 @@ func fixLines(t *testing.T, state, typ, attempt string) map[string]fixLine {
 			t.Fatalf("%s: no command %s", nagiosFile, v.command)
 		}
 		macros := map[string]string{"USER1": user1, "HOSTADDRESS": "192.0.2.25",
+			"HOSTNAME": "mx1", "SERVICEDESC": "relay certificate cliff",
 			"SERVICESTATE": state, "SERVICESTATETYPE": typ, "SERVICEATTEMPT": attempt}
 		for i, a := range v.args {
 			macros[fmt.Sprintf("ARG%d", i+1)] = a
