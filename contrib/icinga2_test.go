@@ -1,10 +1,13 @@
 package contrib
 
 import (
+	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,7 +51,7 @@ func TestIcinga2Validates(t *testing.T) {
 		{
 			name: "typo in a service attribute",
 			contrib: func(t *testing.T, s string) string {
-				return replaceOnce(t, s, "check_interval = 1h", "check_intervall = 1h")
+				return replaceOnce(t, s, "check_interval = 1h\n\tretry_interval = 5m\n\tmax_check_attempts = 3\n\n\t/* The table lives", "check_intervall = 1h\n\tretry_interval = 5m\n\tmax_check_attempts = 3\n\n\t/* The table lives")
 			},
 			wantErr: "Attribute 'check_intervall' does not exist",
 		},
@@ -74,7 +77,7 @@ func TestIcinga2Validates(t *testing.T) {
 		{
 			name: "agent endpoint that does not exist",
 			around: func(t *testing.T, s string) string {
-				return replaceOnce(t, s, "vars.agent_endpoint = name", `vars.agent_endpoint = "nosuch.example.org"`)
+				return replaceOnce(t, s, "vars.agent_endpoint = name\n  vars.relay_fingerprint_hosts", "vars.agent_endpoint = \"nosuch.example.org\"\n  vars.relay_fingerprint_hosts")
 			},
 			wantErr: "Object 'nosuch.example.org' of type 'Endpoint' does not exist",
 		},
@@ -100,9 +103,9 @@ func TestIcinga2Validates(t *testing.T) {
 				if r.code != 0 || !strings.Contains(r.stdout, "Finished validating the configuration") {
 					t.Fatalf("icinga2 daemon -C: want exit 0, got %s", r)
 				}
-				for _, want := range []string{"Instantiated 2 Services", "Instantiated 1 EventCommand"} {
+				for _, want := range []string{"Instantiated 3 Services", "Instantiated 1 EventCommand"} {
 					if !strings.Contains(r.stdout, want) {
-						t.Errorf("icinga2 daemon -C: want %q in the output (the apply rule's two services, the event command), got %s", want, r)
+						t.Errorf("icinga2 daemon -C: want %q in the output (the receivers' two services, the relay's one, the event command), got %s", want, r)
 					}
 				}
 				return
@@ -237,12 +240,13 @@ func waitFor(t *testing.T, d *daemon, what string, cond func() bool, explain fun
 
 // TestIcinga2RendersCommandLines runs a real Icinga 2 with the contrib file
 // and a fake plugin that records its arguments, so the command lines Icinga
-// builds from the custom variables (repeat_key, set_if, the --postconf
-// lambdas, --verbose=N) are checked, not only the syntax. The event command
-// (through a fake sudo) must produce a command line the sudoers rule allows.
+// builds from the custom variables (repeat_key, set_if, the --postconf and
+// --relay-postconf lambdas, --verbose=N) are checked, not only the syntax
+// (golden file: one line per service). The event command (through a fake
+// sudo), in each of its variants, must produce a command line that exactly
+// one sudoers file of contrib/sudoers.d allows, and every file must be hit.
 func TestIcinga2RendersCommandLines(t *testing.T) {
 	icinga2 := need(t, "icinga2", "icinga2-bin")
-	_, allowed := sudoersRule(t)
 
 	dir := t.TempDir()
 	plugins, out := filepath.Join(dir, "plugins"), filepath.Join(dir, "out")
@@ -263,8 +267,10 @@ func TestIcinga2RendersCommandLines(t *testing.T) {
 	// cut from an hour to a second.
 	c := readFile(t, icingaFile)
 	c = replaceOnce(t, c, `"/usr/bin/sudo"`, `"`+fakeSudo+`"`)
-	c = replaceOnce(t, c, "check_interval = 1h", "check_interval = 1s")
-	c = replaceOnce(t, c, "retry_interval = 5m", "retry_interval = 1s")
+	for _, apply := range []string{"relay-fingerprint", "relay-fingerprint-client"} {
+		head := "apply Service \"" + apply + "\" {\n"
+		c = replaceOnce(t, c, head, head+"\tcheck_interval = 1s\n\tretry_interval = 1s\n")
+	}
 	contribPath := filepath.Join(dir, "check_relay_fingerprint.conf")
 	writeFile(t, contribPath, c, 0o644)
 	conf := filepath.Join(dir, "icinga2.conf")
@@ -277,38 +283,49 @@ func TestIcinga2RendersCommandLines(t *testing.T) {
 		"-DCacheDir="+filepath.Join(dir, "cache"), "-DSpoolDir="+filepath.Join(dir, "spool"),
 		"-DInitRunDir="+filepath.Join(dir, "run"), "-DRunAsUser="+u, "-DRunAsGroup="+g)
 
-	// Each service's first -H value names it.
-	services := []string{"cliff.example.org", "all.example.org", "dir.example.org", "min.example.org"}
-	checks := func() map[string]string {
-		seen := map[string]string{}
+	// Every service renders its own argument list (runtime.conf).
+	const services = 8
+	checks := func() []string {
+		seen := map[string]bool{}
 		for _, args := range recorded(t, out, "check") {
-			if i := slices.Index(args, "-H"); i >= 0 && i+1 < len(args) {
-				if _, ok := seen[args[i+1]]; !ok {
-					seen[args[i+1]] = normalizeArgv(args)
+			seen[normalizeArgv(args)] = true
+		}
+		lines := slices.Collect(maps.Keys(seen))
+		sort.Strings(lines)
+		return lines
+	}
+	// Which sudoers files allow the event commands run so far, and the
+	// lines none or several allow.
+	fixes := func() (map[string]bool, []string) {
+		hit, bad := map[string]bool{}, []string(nil)
+		for _, args := range recorded(t, out, "sudo") {
+			if len(args) < 3 || args[0] != "-n" || args[1] != filepath.Join(plugins, "check_relay_fingerprint") {
+				bad = append(bad, fmt.Sprintf("sudo %q: want sudo -n %s/check_relay_fingerprint ...", args, plugins))
+				continue
+			}
+			line := strings.Join(args[2:], " ")
+			var by []string
+			for _, f := range sudoersFiles() {
+				if _, allowed := sudoersRule(t, f); allowed.MatchString(line) {
+					by = append(by, f)
 				}
 			}
+			if len(by) != 1 {
+				bad = append(bad, fmt.Sprintf("%s: allowed by %q, want exactly one sudoers file", line, by))
+				continue
+			}
+			hit[by[0]] = true
 		}
-		return seen
+		return hit, bad
 	}
-	waitFor(t, d, "check of every service and an event command", func() bool {
-		return len(checks()) >= len(services) && len(recorded(t, out, "sudo")) > 0
+	waitFor(t, d, "check of every service and every variant of the event command", func() bool {
+		hit, bad := fixes()
+		return len(checks()) >= services && (len(hit) == len(sudoersFiles()) || len(bad) > 0)
 	}, nil)
 	d.stop()
 
-	seen := checks()
-	var lines []string
-	for _, s := range services {
-		lines = append(lines, s+": "+seen[s])
-	}
-	golden(t, "icinga2/check-argv.golden", strings.Join(lines, "\n")+"\n")
-
-	for _, args := range recorded(t, out, "sudo") {
-		if len(args) < 3 || args[0] != "-n" || args[1] != filepath.Join(plugins, "check_relay_fingerprint") {
-			t.Errorf("event command ran sudo %q: want sudo -n %s/check_relay_fingerprint ...", args, plugins)
-			continue
-		}
-		if line := strings.Join(args[2:], " "); !allowed.MatchString(line) {
-			t.Errorf("event command line is not the one sudoers allows:\n  got:   %s\n  allow: %s", line, allowed)
-		}
+	golden(t, "icinga2/check-argv.golden", strings.Join(checks(), "\n")+"\n")
+	if _, bad := fixes(); len(bad) > 0 {
+		t.Errorf("event command lines the sudoers files do not allow:\n  %s", strings.Join(bad, "\n  "))
 	}
 }
