@@ -97,6 +97,17 @@ type Result struct {
 	QuitErr error
 }
 
+// Proven reports whether the handshake completed, so that the server proved
+// it holds the key of Certs[0] (CertificateVerify in TLS 1.3, the signed
+// ServerKeyExchange or the RSA key exchange in TLS 1.2). Only a completed
+// handshake proves the server holds the key: a chain seen in a handshake
+// that failed may be anyone's replay of the relay's old certificate, and must
+// never be written to a table. A server that fails after the handshake
+// (EHLO over TLS refused, say) still proved it.
+func (r *Result) Proven() bool {
+	return r != nil && len(r.Certs) > 0 && r.TLSVersion != 0
+}
+
 // Error is a failed probe or lookup: the stage, the address and the cause.
 // Err is context.DeadlineExceeded when the deadline passed (network timeouts
 // and the connection closed at the deadline are mapped to it),
@@ -106,12 +117,24 @@ type Error struct {
 	Stage Stage
 	Addr  string
 	Err   error
+	// Hint, when set, says what the user probably meant, in the plugin's
+	// terms ("this looks like implicit TLS: try -P smtps").
+	Hint string
 }
 
 // Error returns "timeout during STAGE with ADDR" on deadline ("canceled
 // during ..." on cancellation), else "STAGE with ADDR: CAUSE"; the
 // preposition is "to" for connect, "from" for banner, "of" for DNS lookup.
+// An IP literal of the family Resolve was not asked for is its cause alone
+// (no lookup took place). A Hint is appended as "; hint: HINT".
 func (e *Error) Error() string {
+	if e.Hint != "" {
+		return e.message() + "; hint: " + e.Hint
+	}
+	return e.message()
+}
+
+func (e *Error) message() string {
 	prep := "with"
 	switch e.Stage {
 	case StageConnect:
@@ -123,7 +146,10 @@ func (e *Error) Error() string {
 	}
 	where := fmt.Sprintf("%s %s %s", e.Stage, prep, e.Addr)
 	var dnsErr *net.DNSError
+	var famErr *familyError
 	switch {
+	case errors.As(e.Err, &famErr):
+		return famErr.Error() // no lookup took place: say so, not "DNS lookup of"
 	case e.Err == nil:
 		return where + ": unknown error"
 	case errors.Is(e.Err, context.DeadlineExceeded):
