@@ -288,7 +288,7 @@ func (s *session) run() error {
 }
 
 // fail wraps err for stage, mapping what the context caused to its error.
-func (s *session) fail(stage Stage, err error) error {
+func (s *session) fail(stage Stage, err error) *Error {
 	var re *ReplyError
 	var pe *protocolError
 	switch {
@@ -334,13 +334,31 @@ func (s *session) cmd(stage Stage, want int, line string) ([]string, error) {
 	return lines, nil
 }
 
+// hintSMTPS is the hint for a port that seems to speak implicit TLS.
+const hintSMTPS = "this looks like implicit TLS: try -P smtps"
+
 func (s *session) banner() error {
 	t := time.Now()
+	if s.opts.Protocol == SMTP {
+		// A TLS record (0x16 handshake, 0x15 alert) instead of "220":
+		// the port speaks implicit TLS. Say so now, not at the deadline.
+		if b, err := s.r.br.Peek(1); err == nil && (b[0] == 0x16 || b[0] == 0x15) {
+			err := s.fail(StageBanner, protocolErrorf("server sent a TLS record (first byte %#02x) instead of a banner", b[0]))
+			err.Hint = hintSMTPS
+			return err
+		}
+	}
 	code, lines, err := s.r.readReply()
 	s.res.Banner = lines
 	s.res.Timings.Banner = time.Since(t)
 	if err != nil {
-		return s.fail(StageBanner, err)
+		err := s.fail(StageBanner, err)
+		// A Postfix smtps service waits for the ClientHello and sends
+		// nothing: on port 465 the silence is the same hint.
+		if _, port, _ := net.SplitHostPort(s.addr); port == "465" && s.opts.Protocol == SMTP && errors.Is(err, context.DeadlineExceeded) {
+			err.Hint = hintSMTPS
+		}
+		return err
 	}
 	if code != 220 {
 		return s.fail(StageBanner, &ReplyError{Code: code, Lines: lines})
@@ -396,7 +414,12 @@ func (s *session) handshake(conn net.Conn) (net.Conn, error) {
 	err := tc.HandshakeContext(s.ctx)
 	s.res.Timings.TLS = time.Since(t)
 	if err != nil {
-		return nil, s.fail(StageTLS, err)
+		ferr := s.fail(StageTLS, err)
+		var rh tls.RecordHeaderError
+		if s.opts.Protocol == SMTPS && errors.As(err, &rh) && string(rh.RecordHeader[:3]) == "220" {
+			ferr.Hint = "this looks like plain SMTP with STARTTLS: try -P smtp"
+		}
+		return nil, ferr
 	}
 	st := tc.ConnectionState()
 	s.res.TLSVersion, s.res.CipherSuite = st.Version, st.CipherSuite
