@@ -45,6 +45,12 @@ type Options struct {
 	MaxLines int
 	// Dialer makes the TCP connection; a zero net.Dialer when nil.
 	Dialer *net.Dialer
+	// KeyType, when KeyRSA or KeyECDSA, restricts the handshake to TLS 1.0
+	// to 1.2 and the cipher suites only a certificate of that key type can
+	// serve (ECDSA suites may also be served by an Ed25519 certificate);
+	// see all.go. Empty means every version and suite. Other key types
+	// cannot be asked for with crypto/tls and are invalid.
+	KeyType KeyType
 
 	// noQuickACK turns off TCP_QUICKACK, for benchmarks.
 	noQuickACK bool
@@ -76,6 +82,7 @@ type Timings struct {
 // Result is what one probe saw.
 type Result struct {
 	Addr   string   // address probed, as given to Probe
+	Asked  KeyType  // Options.KeyType: the key type asked for, "" for any
 	Banner []string // text of the banner lines, without code
 	// EHLO holds the extension lines of the EHLO reply sent in plain text
 	// (SMTP only), the keyword upper-cased and the parameters as sent
@@ -181,7 +188,7 @@ var (
 // chain when the handshake got that far.
 func Probe(ctx context.Context, addr string, opts Options) (*Result, error) {
 	start := time.Now()
-	s := &session{ctx: ctx, addr: addr, opts: opts, res: &Result{Addr: addr}}
+	s := &session{ctx: ctx, addr: addr, opts: opts, res: &Result{Addr: addr, Asked: opts.KeyType}}
 	err := s.run()
 	s.res.Timings.Total = time.Since(start)
 	if err != nil {
@@ -221,6 +228,9 @@ func (s *session) run() error {
 	}
 	if o.Protocol != SMTP && o.Protocol != SMTPS {
 		return fmt.Errorf("invalid protocol %v", o.Protocol)
+	}
+	if o.KeyType != "" && restrictedSuites(o.KeyType) == nil {
+		return fmt.Errorf("cannot ask for a %s certificate: Go's TLS client can ask only for RSA or ECDSA", o.KeyType)
 	}
 	if o.MaxLineLen <= 0 {
 		o.MaxLineLen = 4096
@@ -394,7 +404,7 @@ func isSTARTTLS(ext string) bool {
 // 1.3 version and cipher suite Go implements is offered, since only EHLO and
 // QUIT travel over the session and an old relay must still show its chain.
 func (s *session) handshake(conn net.Conn) (net.Conn, error) {
-	tc := tls.Client(conn, &tls.Config{
+	cfg := &tls.Config{
 		ServerName:         s.opts.ServerName,
 		InsecureSkipVerify: true,
 		MinVersion:         tls.VersionTLS10,
@@ -409,7 +419,12 @@ func (s *session) handshake(conn net.Conn) (net.Conn, error) {
 			s.res.Certs = slices.Clone(cs.PeerCertificates)
 			return nil
 		},
-	})
+	}
+	if s.opts.KeyType != "" {
+		cfg.MaxVersion = tls.VersionTLS12
+		cfg.CipherSuites = restrictedSuites(s.opts.KeyType)
+	}
+	tc := tls.Client(conn, cfg)
 	t := time.Now()
 	err := tc.HandshakeContext(s.ctx)
 	s.res.Timings.TLS = time.Since(t)
