@@ -190,6 +190,9 @@ func Probe(ctx context.Context, addr string, opts Options) (*Result, error) {
 	start := time.Now()
 	s := &session{ctx: ctx, addr: addr, opts: opts, res: &Result{Addr: addr, Asked: opts.KeyType}}
 	err := s.run()
+	if e, ok := err.(*Error); ok && opts.KeyType == "" && len(s.res.Certs) == 0 && suspectKey(e) {
+		s.explainKey(e)
+	}
 	s.res.Timings.Total = time.Since(start)
 	if err != nil {
 		return s.res, err
@@ -204,6 +207,9 @@ type session struct {
 	res  *Result
 	w    io.Writer
 	r    *replyReader
+	// sniff makes handshake read the chain with the ClientHello of
+	// sniff.go instead of running crypto/tls.
+	sniff bool
 }
 
 // CheckEHLO tells whether name can be sent with EHLO: one word, no
@@ -404,6 +410,14 @@ func isSTARTTLS(ext string) bool {
 // 1.3 version and cipher suite Go implements is offered, since only EHLO and
 // QUIT travel over the session and an old relay must still show its chain.
 func (s *session) handshake(conn net.Conn) (net.Conn, error) {
+	if s.sniff {
+		certs, err := sniffChain(conn, s.opts.ServerName)
+		s.res.Certs = certs
+		if err == nil {
+			err = errSniffed
+		}
+		return nil, s.fail(StageTLS, err)
+	}
 	cfg := &tls.Config{
 		ServerName:         s.opts.ServerName,
 		InsecureSkipVerify: true,
