@@ -14,6 +14,21 @@
 // A single context bounds everything: its deadline is set once on the
 // connection, the connection is closed when the context ends, and every reply
 // is read with bounded line length and line count.
+//
+// A server may hold one certificate per key type, and which one a client
+// gets is negotiated. ProbeAll runs the dialogue three times at once under
+// the one context: the default handshake, then TLS 1.2 handshakes offering
+// only RSA or only ECDSA cipher suites (Options.KeyType). crypto/tls cannot
+// ask for a key type in TLS 1.3 (no Config field or GODEBUG sets the
+// client's signature_algorithms), nor for Ed25519 apart from ECDSA: the
+// status of each key type says found, none, not asked or failed. The rules
+// are written at the top of all.go.
+//
+// Go's TLS client supports RSA, ECDSA and Ed25519 server keys only. When the
+// handshake fails against a server that may hold another (RSA-PSS, DSA,
+// Ed448, as OpenSSL allows), Probe reads that server's certificate over one
+// more connection with a TLS 1.2 ClientHello of its own and names the key
+// type in an UnsupportedKeyError (see sniff.go).
 package probe
 
 import (
@@ -95,7 +110,9 @@ type Result struct {
 	// message, before the server proved that it holds the leaf's key
 	// (CertificateVerify in TLS 1.3, ServerKeyExchange in TLS 1.2):
 	// anyone can send a certificate they copied. The chain is proven only
-	// when TLSVersion is set, that is when the handshake completed.
+	// when TLSVersion is set, that is when the handshake completed (see
+	// Proven). After an UnsupportedKeyError it is the chain read by the
+	// diagnostic ClientHello of sniff.go, unproven as well.
 	Certs       []*x509.Certificate
 	TLSVersion  uint16 // tls.VersionTLS12 etc.; 0 unless the handshake completed
 	CipherSuite uint16 // tls.TLS_AES_128_GCM_SHA256 etc.
@@ -119,7 +136,8 @@ func (r *Result) Proven() bool {
 // Err is context.DeadlineExceeded when the deadline passed (network timeouts
 // and the connection closed at the deadline are mapped to it),
 // context.Canceled when the context was canceled, a *ReplyError when the
-// server refused a step, ErrNoSTARTTLS or ErrNoCertificate, or another error.
+// server refused a step, ErrNoSTARTTLS or ErrNoCertificate, an
+// *UnsupportedKeyError at StageTLS, or another error.
 type Error struct {
 	Stage Stage
 	Addr  string
