@@ -3,6 +3,7 @@ package probe
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -43,27 +44,49 @@ func opensslLeaf(t *testing.T, addr string, implicit bool, args ...string) *x509
 	return c
 }
 
-// TestProbeAllPostfix: a real Postfix smtpd holding an RSA and an ECDSA
-// certificate, configured both ways Postfix allows; ProbeAll must find both,
-// named by key type, and they must be the ones OpenSSL clients are served
-// when they ask for each key type, and posttls-finger's among them.
+// TestProbeAllPostfix: a real Postfix smtpd holding certificates of several
+// key types, configured the ways Postfix allows; ProbeAll must find each,
+// named by key type, each the one OpenSSL clients are served when they ask
+// for that key type, and posttls-finger's among them. A key type the relay
+// has no certificate for is "none": OpenSSL's refusal is no error.
 func TestProbeAllPostfix(t *testing.T) {
 	t.Parallel()
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	rsaCert := postfixtest.NewClientCert(t, dir, "rsa.relay-test.localdomain", rsaKey, time.Time{})
 	ecCert := postfixtest.NewClientCert(t, dir, "ecdsa.relay-test.localdomain", nil, time.Time{})
+	edCert := postfixtest.NewClientCert(t, dir, "ed25519.relay-test.localdomain", edKey, time.Time{})
+	pair := func(c *postfixtest.ClientCert) string { return c.KeyFile + " " + c.CertFile }
 	for _, tc := range []struct {
 		name     string
 		settings []string
+		want     map[KeyType]*postfixtest.ClientCert
+		status   []string
 	}{
-		{"chain files", []string{"smtpd_tls_chain_files = " + ecCert.KeyFile + " " + ecCert.CertFile + " " + rsaCert.KeyFile + " " + rsaCert.CertFile}},
-		{"cert and eccert files", []string{
+		{"RSA and ECDSA chain files", []string{"smtpd_tls_chain_files = " + pair(ecCert) + " " + pair(rsaCert)},
+			map[KeyType]*postfixtest.ClientCert{KeyRSA: rsaCert, KeyECDSA: ecCert},
+			[]string{"RSA found", "ECDSA found", notAskedEd25519}},
+		{"RSA cert and ECDSA eccert files", []string{
 			"smtpd_tls_cert_file = " + rsaCert.CertFile, "smtpd_tls_key_file = " + rsaCert.KeyFile,
-			"smtpd_tls_eccert_file = " + ecCert.CertFile, "smtpd_tls_eckey_file = " + ecCert.KeyFile}},
+			"smtpd_tls_eccert_file = " + ecCert.CertFile, "smtpd_tls_eckey_file = " + ecCert.KeyFile},
+			map[KeyType]*postfixtest.ClientCert{KeyRSA: rsaCert, KeyECDSA: ecCert},
+			[]string{"RSA found", "ECDSA found", notAskedEd25519}},
+		{"RSA and Ed25519 chain files", []string{"smtpd_tls_chain_files = " + pair(rsaCert) + " " + pair(edCert)},
+			map[KeyType]*postfixtest.ClientCert{KeyRSA: rsaCert, KeyEd25519: edCert},
+			[]string{"RSA found", "ECDSA none", "Ed25519 found"}},
+		{"ECDSA only", []string{"smtpd_tls_chain_files = " + pair(ecCert)},
+			map[KeyType]*postfixtest.ClientCert{KeyECDSA: ecCert},
+			[]string{"RSA none", "ECDSA found", notAskedEd25519}},
+		{"RSA only", []string{"smtpd_tls_chain_files = " + pair(rsaCert)},
+			map[KeyType]*postfixtest.ClientCert{KeyRSA: rsaCert},
+			[]string{"RSA found", "ECDSA none", "Ed25519 none"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -84,30 +107,44 @@ func TestProbeAllPostfix(t *testing.T) {
 						byType[KeyTypeOf(r.Certs[0])] = r.Certs[0]
 					}
 				}
-				if len(s.Results) != 2 || !rsaCert.Cert.Equal(byType[KeyRSA]) || !ecCert.Cert.Equal(byType[KeyECDSA]) {
-					t.Errorf("ProbeAll(%s, %v): %d Results, key types %v; want the relay's RSA and ECDSA certificates", l.addr, l.proto, len(s.Results), slices.Collect(maps.Keys(byType)))
+				ok := len(s.Results) == len(tc.want) && len(byType) == len(tc.want)
+				for kt, c := range tc.want {
+					ok = ok && c.Cert.Equal(byType[kt])
+				}
+				if !ok {
+					t.Errorf("ProbeAll(%s, %v): %d Results, key types %v; want the relay's %v", l.addr, l.proto, len(s.Results), slices.Sorted(maps.Keys(byType)), slices.Sorted(maps.Keys(tc.want)))
 				}
 				var status []string
 				for _, k := range s.KeyTypes {
 					status = append(status, k.String())
 				}
-				if want := []string{"RSA found", "ECDSA found", notAskedEd25519}; !slices.Equal(status, want) {
-					t.Errorf("ProbeAll(%s, %v) KeyTypes = %q, want %q", l.addr, l.proto, status, want)
+				if !slices.Equal(status, tc.status) {
+					t.Errorf("ProbeAll(%s, %v) KeyTypes = %q, want %q", l.addr, l.proto, status, tc.status)
 				}
 				implicit := l.proto == SMTPS
-				if c := opensslLeaf(t, l.addr, implicit, "-sigalgs", "rsa_pss_rsae_sha256:RSA+SHA256"); !c.Equal(byType[KeyRSA]) {
-					t.Errorf("openssl s_client -sigalgs RSA got %q, ProbeAll's RSA leaf differs", c.Subject.CommonName)
-				}
-				if c := opensslLeaf(t, l.addr, implicit, "-sigalgs", "ECDSA+SHA256"); !c.Equal(byType[KeyECDSA]) {
-					t.Errorf("openssl s_client -sigalgs ECDSA got %q, ProbeAll's ECDSA leaf differs", c.Subject.CommonName)
-				}
-				if c := opensslLeaf(t, l.addr, implicit, "-tls1_2", "-cipher", "aECDSA"); !c.Equal(byType[KeyECDSA]) {
-					t.Errorf("openssl s_client -tls1_2 -cipher aECDSA got %q, ProbeAll's ECDSA leaf differs", c.Subject.CommonName)
+				for _, o := range []struct {
+					kt   KeyType
+					args []string
+				}{
+					{KeyRSA, []string{"-sigalgs", "rsa_pss_rsae_sha256:RSA+SHA256"}},
+					{KeyECDSA, []string{"-sigalgs", "ECDSA+SHA256"}},
+					{KeyECDSA, []string{"-tls1_2", "-cipher", "aECDSA"}},
+					{KeyEd25519, []string{"-sigalgs", "ed25519"}},
+				} {
+					if want, ok := byType[o.kt]; ok {
+						if c := opensslLeaf(t, l.addr, implicit, o.args...); !c.Equal(want) {
+							t.Errorf("openssl s_client %q got %q, ProbeAll's %s leaf differs", o.args, c.Subject.CommonName, o.kt)
+						}
+					}
 				}
 			}
 			fp, _ := postfixtest.PosttlsFinger(t, in.ConfigDir, in.SMTPAddr, "sha256")
-			if fp != rsaCert.Fingerprint("sha256") && fp != ecCert.Fingerprint("sha256") {
-				t.Errorf("posttls-finger saw %s, neither of the relay's certificates", fp)
+			seen := false
+			for _, c := range tc.want {
+				seen = seen || fp == c.Fingerprint("sha256")
+			}
+			if !seen {
+				t.Errorf("posttls-finger saw %s, none of the relay's certificates", fp)
 			}
 		})
 	}
