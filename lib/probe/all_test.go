@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -224,4 +225,59 @@ func TestProbeKeyType(t *testing.T) {
 			t.Errorf("Probe(KeyType %q): %s, want TLS 1.2", tc.ask, tls.VersionName(res.TLSVersion))
 		}
 	}
+}
+
+// BenchmarkProbeAll compares one default Probe with ProbeAll against a
+// go-smtp server holding an RSA and an ECDSA certificate: the three
+// handshakes run at once, so ProbeAll should cost about one handshake of
+// wall time (each handshake's CPU is still spent).
+func BenchmarkProbeAll(b *testing.B) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rsaPKI, ecPKI := newPKI(b, rsaKey), newPKI(b, nil)
+	cfg := &tls.Config{Certificates: []tls.Certificate{rsaPKI.cert, ecPKI.cert}}
+	addr := serveSMTP(b, SMTP, cfg, listen(b))
+	for _, all := range []bool{false, true} {
+		b.Run(fmt.Sprintf("all=%v", all), func(b *testing.B) {
+			for b.Loop() {
+				ctx, cancel := context.WithTimeout(context.Background(), okTimeout)
+				var err error
+				if all {
+					_, err = ProbeAll(ctx, addr, Options{})
+				} else {
+					_, err = Probe(ctx, addr, Options{})
+				}
+				cancel()
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// FuzzParseCertificateMsg: the diagnostic reader of sniff.go takes bytes
+// from a hostile server; it must never panic, and what it accepts must be
+// certificates.
+func FuzzParseCertificateMsg(f *testing.F) {
+	pki := newPKI(f, nil)
+	msg := func(ders ...[]byte) []byte {
+		var list []byte
+		for _, d := range ders {
+			list = append(list, byte(len(d)>>16), byte(len(d)>>8), byte(len(d)))
+			list = append(list, d...)
+		}
+		return append([]byte{byte(len(list) >> 16), byte(len(list) >> 8), byte(len(list))}, list...)
+	}
+	f.Add(msg(pki.leaf.Raw, pki.ca.Raw))
+	f.Add(msg())
+	f.Add([]byte{0, 0, 3, 0, 0, 9})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		certs, err := parseCertificateMsg(b)
+		if err == nil && (len(certs) == 0 || slices.Contains(certs, nil)) {
+			t.Errorf("parseCertificateMsg(%x) = %d certificates, no error", b, len(certs))
+		}
+	})
 }
