@@ -14,14 +14,14 @@ import (
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
 )
 
-// opensslServer generates a self-signed certificate whose key is made by
-// `openssl genpkey genArgs...`, serves it with `openssl s_server` on
-// 127.0.0.1 (with extra server arguments), and returns its address.
-func opensslServer(t *testing.T, genArgs, serverArgs []string) string {
+// opensslCert writes a self-signed certificate for relay.test whose key is
+// made by `openssl genpkey genArgs...` and returns the key and certificate
+// files.
+func opensslCert(t *testing.T, genArgs []string) (key, crt string) {
 	t.Helper()
 	postfixtest.Require(t, "openssl")
 	dir := t.TempDir()
-	key, crt := filepath.Join(dir, "key.pem"), filepath.Join(dir, "crt.pem")
+	key, crt = filepath.Join(dir, "key.pem"), filepath.Join(dir, "crt.pem")
 	run := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
@@ -35,6 +35,15 @@ func opensslServer(t *testing.T, genArgs, serverArgs []string) string {
 	}
 	run(append([]string{"genpkey", "-out", key}, genArgs...)...)
 	run("req", "-x509", "-new", "-key", key, "-subj", "/CN=relay.test", "-days", "1", "-out", crt)
+	return key, crt
+}
+
+// opensslServer serves a certificate made by opensslCert(genArgs) with
+// `openssl s_server` on 127.0.0.1 (with extra server arguments), and
+// returns its address.
+func opensslServer(t *testing.T, genArgs, serverArgs []string) string {
+	t.Helper()
+	key, crt := opensslCert(t, genArgs)
 	// s_server buffers its "ACCEPT" line in a pipe: take a free port, then
 	// wait until it listens.
 	l := listen(t)
@@ -126,5 +135,31 @@ func TestProbeUnsupportedKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestProbeUnsupportedKeyPostfix: the same against a real Postfix relay
+// whose only certificate has an RSA-PSS key.
+func TestProbeUnsupportedKeyPostfix(t *testing.T) {
+	t.Parallel()
+	key, crt := opensslCert(t, []string{"-algorithm", "RSA-PSS", "-pkeyopt", "rsa_keygen_bits:2048"})
+	in := postfixtest.Start(t, postfixtest.Options{})
+	in.Postconf(t, "smtpd_tls_chain_files="+key+" "+crt, "smtpd_tls_cert_file=", "smtpd_tls_key_file=")
+	in.Reload(t)
+	for _, p := range []struct {
+		proto Protocol
+		addr  string
+	}{{SMTP, in.SMTPAddr}, {SMTPS, in.SMTPSAddr}} {
+		ctx, cancel := context.WithTimeout(context.Background(), okTimeout)
+		res, err := Probe(ctx, p.addr, Options{Protocol: p.proto})
+		cancel()
+		t.Logf("Probe(%v): %v", p.proto, err)
+		var uk *UnsupportedKeyError
+		if !errors.As(err, &uk) || uk.KeyType != KeyRSAPSS {
+			t.Errorf("Probe(%s, %v) error = %v, want an UnsupportedKeyError for RSA-PSS\nmaillog:\n%s", p.addr, p.proto, err, in.Maillog())
+		}
+		if len(res.Certs) != 1 || KeyTypeOf(res.Certs[0]) != KeyRSAPSS || res.Proven() {
+			t.Errorf("Probe(%s, %v): Certs %d, want the relay's RSA-PSS certificate, unproven", p.addr, p.proto, len(res.Certs))
+		}
 	}
 }
