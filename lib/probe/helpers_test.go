@@ -125,15 +125,21 @@ var _ smtp.Backend = smtp.BackendFunc(newNopSession)
 // STARTTLS (SMTP) or implicit TLS (SMTPS), and returns its address.
 func startSMTP(t testing.TB, proto Protocol, p *testPKI) string {
 	t.Helper()
+	return serveSMTP(t, proto, p.serverConfig(), listen(t))
+}
+
+// serveSMTP runs a go-smtp server on l with cfg, with STARTTLS (SMTP) or
+// implicit TLS (SMTPS), and returns its address.
+func serveSMTP(t testing.TB, proto Protocol, cfg *tls.Config, l net.Listener) string {
+	t.Helper()
 	s := smtp.NewServer(smtp.BackendFunc(newNopSession))
 	s.Domain = "relay.test"
 	s.ErrorLog = log.New(io.Discard, "", 0)
-	var l net.Listener = listen(t)
 	switch proto {
 	case SMTP:
-		s.TLSConfig = p.serverConfig()
+		s.TLSConfig = cfg
 	case SMTPS:
-		l = tls.NewListener(l, p.serverConfig())
+		l = tls.NewListener(l, cfg)
 	}
 	done := make(chan struct{})
 	go func() {

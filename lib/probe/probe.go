@@ -14,6 +14,21 @@
 // A single context bounds everything: its deadline is set once on the
 // connection, the connection is closed when the context ends, and every reply
 // is read with bounded line length and line count.
+//
+// A server may hold one certificate per key type, and which one a client
+// gets is negotiated. ProbeAll runs the dialogue three times at once under
+// the one context: the default handshake, then TLS 1.2 handshakes offering
+// only RSA or only ECDSA cipher suites (Options.KeyType). crypto/tls cannot
+// ask for a key type in TLS 1.3 (no Config field or GODEBUG sets the
+// client's signature_algorithms), nor for Ed25519 apart from ECDSA: the
+// status of each key type says found, none, not asked or failed. The rules
+// are written at the top of all.go.
+//
+// Go's TLS client supports RSA, ECDSA and Ed25519 server keys only. When the
+// handshake fails against a server that may hold another (RSA-PSS, DSA,
+// Ed448, as OpenSSL allows), Probe reads that server's certificate over one
+// more connection with a TLS 1.2 ClientHello of its own and names the key
+// type in an UnsupportedKeyError (see sniff.go).
 package probe
 
 import (
@@ -45,6 +60,12 @@ type Options struct {
 	MaxLines int
 	// Dialer makes the TCP connection; a zero net.Dialer when nil.
 	Dialer *net.Dialer
+	// KeyType, when KeyRSA or KeyECDSA, restricts the handshake to TLS 1.0
+	// to 1.2 and the cipher suites only a certificate of that key type can
+	// serve (ECDSA suites may also be served by an Ed25519 certificate);
+	// see all.go. Empty means every version and suite. Other key types
+	// cannot be asked for with crypto/tls and are invalid.
+	KeyType KeyType
 
 	// noQuickACK turns off TCP_QUICKACK, for benchmarks.
 	noQuickACK bool
@@ -76,6 +97,7 @@ type Timings struct {
 // Result is what one probe saw.
 type Result struct {
 	Addr   string   // address probed, as given to Probe
+	Asked  KeyType  // Options.KeyType: the key type asked for, "" for any
 	Banner []string // text of the banner lines, without code
 	// EHLO holds the extension lines of the EHLO reply sent in plain text
 	// (SMTP only), the keyword upper-cased and the parameters as sent
@@ -88,7 +110,9 @@ type Result struct {
 	// message, before the server proved that it holds the leaf's key
 	// (CertificateVerify in TLS 1.3, ServerKeyExchange in TLS 1.2):
 	// anyone can send a certificate they copied. The chain is proven only
-	// when TLSVersion is set, that is when the handshake completed.
+	// when TLSVersion is set, that is when the handshake completed (see
+	// Proven). After an UnsupportedKeyError it is the chain read by the
+	// diagnostic ClientHello of sniff.go, unproven as well.
 	Certs       []*x509.Certificate
 	TLSVersion  uint16 // tls.VersionTLS12 etc.; 0 unless the handshake completed
 	CipherSuite uint16 // tls.TLS_AES_128_GCM_SHA256 etc.
@@ -97,21 +121,45 @@ type Result struct {
 	QuitErr error
 }
 
+// Proven reports whether the handshake completed, so that the server proved
+// it holds the key of Certs[0] (CertificateVerify in TLS 1.3, the signed
+// ServerKeyExchange or the RSA key exchange in TLS 1.2). Only a completed
+// handshake proves the server holds the key: a chain seen in a handshake
+// that failed may be anyone's replay of the relay's old certificate, and must
+// never be written to a table. A server that fails after the handshake
+// (EHLO over TLS refused, say) still proved it.
+func (r *Result) Proven() bool {
+	return r != nil && len(r.Certs) > 0 && r.TLSVersion != 0
+}
+
 // Error is a failed probe or lookup: the stage, the address and the cause.
 // Err is context.DeadlineExceeded when the deadline passed (network timeouts
 // and the connection closed at the deadline are mapped to it),
 // context.Canceled when the context was canceled, a *ReplyError when the
-// server refused a step, ErrNoSTARTTLS or ErrNoCertificate, or another error.
+// server refused a step, ErrNoSTARTTLS or ErrNoCertificate, an
+// *UnsupportedKeyError at StageTLS, or another error.
 type Error struct {
 	Stage Stage
 	Addr  string
 	Err   error
+	// Hint, when set, says what the user probably meant, in the plugin's
+	// terms ("this looks like implicit TLS: try -P smtps").
+	Hint string
 }
 
 // Error returns "timeout during STAGE with ADDR" on deadline ("canceled
 // during ..." on cancellation), else "STAGE with ADDR: CAUSE"; the
 // preposition is "to" for connect, "from" for banner, "of" for DNS lookup.
+// An IP literal of the family Resolve was not asked for is its cause alone
+// (no lookup took place). A Hint is appended as "; hint: HINT".
 func (e *Error) Error() string {
+	if e.Hint != "" {
+		return e.message() + "; hint: " + e.Hint
+	}
+	return e.message()
+}
+
+func (e *Error) message() string {
 	prep := "with"
 	switch e.Stage {
 	case StageConnect:
@@ -123,7 +171,10 @@ func (e *Error) Error() string {
 	}
 	where := fmt.Sprintf("%s %s %s", e.Stage, prep, e.Addr)
 	var dnsErr *net.DNSError
+	var famErr *familyError
 	switch {
+	case errors.As(e.Err, &famErr):
+		return famErr.Error() // no lookup took place: say so, not "DNS lookup of"
 	case e.Err == nil:
 		return where + ": unknown error"
 	case errors.Is(e.Err, context.DeadlineExceeded):
@@ -155,8 +206,11 @@ var (
 // chain when the handshake got that far.
 func Probe(ctx context.Context, addr string, opts Options) (*Result, error) {
 	start := time.Now()
-	s := &session{ctx: ctx, addr: addr, opts: opts, res: &Result{Addr: addr}}
+	s := &session{ctx: ctx, addr: addr, opts: opts, res: &Result{Addr: addr, Asked: opts.KeyType}}
 	err := s.run()
+	if e, ok := err.(*Error); ok && opts.KeyType == "" && len(s.res.Certs) == 0 && suspectKey(e) {
+		s.explainKey(e)
+	}
 	s.res.Timings.Total = time.Since(start)
 	if err != nil {
 		return s.res, err
@@ -171,6 +225,9 @@ type session struct {
 	res  *Result
 	w    io.Writer
 	r    *replyReader
+	// sniff makes handshake read the chain with the ClientHello of
+	// sniff.go instead of running crypto/tls.
+	sniff bool
 }
 
 // CheckEHLO tells whether name can be sent with EHLO: one word, no
@@ -195,6 +252,9 @@ func (s *session) run() error {
 	}
 	if o.Protocol != SMTP && o.Protocol != SMTPS {
 		return fmt.Errorf("invalid protocol %v", o.Protocol)
+	}
+	if o.KeyType != "" && restrictedSuites(o.KeyType) == nil {
+		return fmt.Errorf("cannot ask for a %s certificate: Go's TLS client can ask only for RSA or ECDSA", o.KeyType)
 	}
 	if o.MaxLineLen <= 0 {
 		o.MaxLineLen = 4096
@@ -262,7 +322,7 @@ func (s *session) run() error {
 }
 
 // fail wraps err for stage, mapping what the context caused to its error.
-func (s *session) fail(stage Stage, err error) error {
+func (s *session) fail(stage Stage, err error) *Error {
 	var re *ReplyError
 	var pe *protocolError
 	switch {
@@ -308,13 +368,31 @@ func (s *session) cmd(stage Stage, want int, line string) ([]string, error) {
 	return lines, nil
 }
 
+// hintSMTPS is the hint for a port that seems to speak implicit TLS.
+const hintSMTPS = "this looks like implicit TLS: try -P smtps"
+
 func (s *session) banner() error {
 	t := time.Now()
+	if s.opts.Protocol == SMTP {
+		// A TLS record (0x16 handshake, 0x15 alert) instead of "220":
+		// the port speaks implicit TLS. Say so now, not at the deadline.
+		if b, err := s.r.br.Peek(1); err == nil && (b[0] == 0x16 || b[0] == 0x15) {
+			err := s.fail(StageBanner, protocolErrorf("server sent a TLS record (first byte %#02x) instead of a banner", b[0]))
+			err.Hint = hintSMTPS
+			return err
+		}
+	}
 	code, lines, err := s.r.readReply()
 	s.res.Banner = lines
 	s.res.Timings.Banner = time.Since(t)
 	if err != nil {
-		return s.fail(StageBanner, err)
+		err := s.fail(StageBanner, err)
+		// A Postfix smtps service waits for the ClientHello and sends
+		// nothing: on port 465 the silence is the same hint.
+		if _, port, _ := net.SplitHostPort(s.addr); port == "465" && s.opts.Protocol == SMTP && errors.Is(err, context.DeadlineExceeded) {
+			err.Hint = hintSMTPS
+		}
+		return err
 	}
 	if code != 220 {
 		return s.fail(StageBanner, &ReplyError{Code: code, Lines: lines})
@@ -350,7 +428,15 @@ func isSTARTTLS(ext string) bool {
 // 1.3 version and cipher suite Go implements is offered, since only EHLO and
 // QUIT travel over the session and an old relay must still show its chain.
 func (s *session) handshake(conn net.Conn) (net.Conn, error) {
-	tc := tls.Client(conn, &tls.Config{
+	if s.sniff {
+		certs, err := sniffChain(conn, s.opts.ServerName)
+		s.res.Certs = certs
+		if err == nil {
+			err = errSniffed
+		}
+		return nil, s.fail(StageTLS, err)
+	}
+	cfg := &tls.Config{
 		ServerName:         s.opts.ServerName,
 		InsecureSkipVerify: true,
 		MinVersion:         tls.VersionTLS10,
@@ -365,12 +451,22 @@ func (s *session) handshake(conn net.Conn) (net.Conn, error) {
 			s.res.Certs = slices.Clone(cs.PeerCertificates)
 			return nil
 		},
-	})
+	}
+	if s.opts.KeyType != "" {
+		cfg.MaxVersion = tls.VersionTLS12
+		cfg.CipherSuites = restrictedSuites(s.opts.KeyType)
+	}
+	tc := tls.Client(conn, cfg)
 	t := time.Now()
 	err := tc.HandshakeContext(s.ctx)
 	s.res.Timings.TLS = time.Since(t)
 	if err != nil {
-		return nil, s.fail(StageTLS, err)
+		ferr := s.fail(StageTLS, err)
+		var rh tls.RecordHeaderError
+		if s.opts.Protocol == SMTPS && errors.As(err, &rh) && string(rh.RecordHeader[:3]) == "220" {
+			ferr.Hint = "this looks like plain SMTP with STARTTLS: try -P smtp"
+		}
+		return nil, ferr
 	}
 	st := tc.ConnectionState()
 	s.res.TLSVersion, s.res.CipherSuite = st.Version, st.CipherSuite

@@ -42,6 +42,9 @@ func TestProbeGoSMTP(t *testing.T) {
 				t.Fatalf("Probe(%s, %v) error: %v", addr, proto, err)
 			}
 			pki.checkChain(t, res.Certs)
+			if !res.Proven() {
+				t.Errorf("Proven() = false after a completed handshake")
+			}
 			if !res.Certs[0].Equal(pki.leaf) || string(res.Certs[0].Raw) != string(pki.leaf.Raw) {
 				t.Errorf("leaf Raw differs from the server's")
 			}
@@ -707,15 +710,15 @@ func TestErrorMessage(t *testing.T) {
 		err  *Error
 		want string
 	}{
-		{"timeout", &Error{StageTLS, "192.0.2.1:25", context.DeadlineExceeded}, "timeout during TLS handshake with 192.0.2.1:25"},
-		{"wrapped timeout", &Error{StageBanner, "192.0.2.1:25", fmt.Errorf("x: %w", context.DeadlineExceeded)}, "timeout during banner from 192.0.2.1:25"},
-		{"reply", &Error{StageSTARTTLS, "192.0.2.1:25", &ReplyError{454, []string{"4.7.0 TLS not available"}}},
+		{"timeout", &Error{Stage: StageTLS, Addr: "192.0.2.1:25", Err: context.DeadlineExceeded}, "timeout during TLS handshake with 192.0.2.1:25"},
+		{"wrapped timeout", &Error{Stage: StageBanner, Addr: "192.0.2.1:25", Err: fmt.Errorf("x: %w", context.DeadlineExceeded)}, "timeout during banner from 192.0.2.1:25"},
+		{"reply", &Error{Stage: StageSTARTTLS, Addr: "192.0.2.1:25", Err: &ReplyError{454, []string{"4.7.0 TLS not available"}}},
 			"STARTTLS with 192.0.2.1:25: server replied 454 4.7.0 TLS not available"},
-		{"multi-line reply", &Error{StageEHLO, "[2001:db8::1]:25", &ReplyError{550, []string{"5.7.1 no", "5.7.1 really"}}},
+		{"multi-line reply", &Error{Stage: StageEHLO, Addr: "[2001:db8::1]:25", Err: &ReplyError{550, []string{"5.7.1 no", "5.7.1 really"}}},
 			"EHLO with [2001:db8::1]:25: server replied 550 5.7.1 no; 5.7.1 really"},
-		{"control characters", &Error{StageBanner, "192.0.2.1:25", &ReplyError{554, []string{"\x1b[31mred\x00\xff"}}},
+		{"control characters", &Error{Stage: StageBanner, Addr: "192.0.2.1:25", Err: &ReplyError{554, []string{"\x1b[31mred\x00\xff"}}},
 			"banner from 192.0.2.1:25: server replied 554 ?[31mred?\uFFFD"},
-		{"code only", &Error{StageQUIT, "192.0.2.1:465", &ReplyError{Code: 500}}, "QUIT with 192.0.2.1:465: server replied 500"},
+		{"code only", &Error{Stage: StageQUIT, Addr: "192.0.2.1:465", Err: &ReplyError{Code: 500}}, "QUIT with 192.0.2.1:465: server replied 500"},
 		{"nil cause", &Error{Stage: StageConnect, Addr: "192.0.2.1:25"}, "connect to 192.0.2.1:25: unknown error"},
 	}
 	for _, tc := range tests {
@@ -951,6 +954,9 @@ func TestProbeCertificateWithoutKey(t *testing.T) {
 			}
 			if res.TLSVersion != 0 || res.CipherSuite != 0 {
 				t.Errorf("TLSVersion, CipherSuite = %#x, %#x; want 0, 0 for a failed handshake", res.TLSVersion, res.CipherSuite)
+			}
+			if res.Proven() {
+				t.Errorf("Proven() = true for a chain whose key the server did not prove it holds")
 			}
 			pki.checkChain(t, res.Certs)
 		})

@@ -11,8 +11,10 @@ import (
 
 // Resolve returns the addresses of host for network "ip" (both families),
 // "ip4" or "ip6", sorted (IPv4 first) and without duplicates. An IP literal
-// returns itself, or an error when it is not of the wanted family; IPv4-mapped
-// IPv6 addresses count as IPv4. A nil r means net.DefaultResolver. The lookup
+// returns itself, or an error when it is not of the wanted family, which
+// names the plugin's flag and involves no DNS ("127.0.0.1 is an IPv4
+// address, but -6 asks for IPv6 only"); IPv4-mapped IPv6 addresses count as
+// IPv4. A nil r means net.DefaultResolver. The lookup
 // ends at ctx's deadline even when the DNS server never answers. Errors are
 // *Error with Stage StageResolve.
 func Resolve(ctx context.Context, r *net.Resolver, host, network string) ([]netip.Addr, error) {
@@ -33,7 +35,7 @@ func Resolve(ctx context.Context, r *net.Resolver, host, network string) ([]neti
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
 		if a = a.Unmap(); !keep(a) {
-			return nil, fail(fmt.Errorf("not an %s address", family))
+			return nil, fail(&familyError{host: host, want: network})
 		}
 		return []netip.Addr{a}, nil
 	}
@@ -63,4 +65,18 @@ func Resolve(ctx context.Context, r *net.Resolver, host, network string) ([]neti
 	}
 	slices.SortFunc(addrs, netip.Addr.Compare)
 	return slices.Compact(addrs), nil
+}
+
+// familyError is an IP literal of the family -4 or -6 excludes. Error.Error
+// shows it alone: no DNS lookup took place.
+type familyError struct {
+	host string // as given
+	want string // "ip4" or "ip6"
+}
+
+func (e *familyError) Error() string {
+	if e.want == "ip6" {
+		return e.host + " is an IPv4 address, but -6 asks for IPv6 only"
+	}
+	return e.host + " is an IPv6 address, but -4 asks for IPv4 only"
 }

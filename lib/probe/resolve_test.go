@@ -125,8 +125,10 @@ func TestResolve(t *testing.T) {
 		{"IPv4 literal, ip4", "192.0.2.1", "ip4", []netip.Addr{a("192.0.2.1")}, ""},
 		{"IPv6 literal", "2001:db8::1", "ip6", []netip.Addr{a("2001:db8::1")}, ""},
 		{"IPv4-mapped literal is IPv4", "::ffff:192.0.2.1", "ip4", []netip.Addr{a("192.0.2.1")}, ""},
-		{"IPv4 literal, ip6", "192.0.2.1", "ip6", nil, "DNS lookup of 192.0.2.1: not an IPv6 address"},
-		{"IPv6 literal, ip4", "::1", "ip4", nil, "DNS lookup of ::1: not an IPv4 address"},
+		{"IPv4 literal, ip6", "192.0.2.1", "ip6", nil, "192.0.2.1 is an IPv4 address, but -6 asks for IPv6 only"},
+		{"loopback literal, ip6", "127.0.0.1", "ip6", nil, "127.0.0.1 is an IPv4 address, but -6 asks for IPv6 only"},
+		{"IPv4-mapped literal, ip6", "::ffff:127.0.0.1", "ip6", nil, "::ffff:127.0.0.1 is an IPv4 address, but -6 asks for IPv6 only"},
+		{"IPv6 literal, ip4", "::1", "ip4", nil, "::1 is an IPv6 address, but -4 asks for IPv4 only"},
 		{"unknown network", "relay.test.", "tcp", nil, `unknown network "tcp" (want "ip", "ip4" or "ip6")`},
 	}
 	for _, tc := range tests {
