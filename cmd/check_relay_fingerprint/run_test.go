@@ -326,7 +326,7 @@ func TestRun(t *testing.T) {
 		{name: "silent server: UNKNOWN even with --unreachable critical", args: []string{"-H", silent, "--table", keyTable, "-t", "1", "--unreachable", "critical"}, code: 3,
 			out: []string{"timeout during banner"}},
 		{name: "-6 with an IPv4 address", args: []string{"-6", "-H", starttls, "--table", keyTable}, code: 3,
-			out: []string{"not an IPv6 address"}},
+			out: []string{"is an IPv4 address, but -6 asks for IPv6 only"}},
 		{name: "-4 with an IPv4 address", args: []string{"-4", "-H", starttls, "--table", keyTable}, code: 0,
 			out: []string{"RELAY_FINGERPRINT OK"}},
 
