@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -163,6 +164,44 @@ func rtWrite(t testing.TB, dir, name, data string) string {
 	return p
 }
 
+// rtCompile makes the hash: compiled table of src, newer than src by
+// modification and status-change time, as postmap after an edit does:
+// with the real postmap(1) when there is one (a postmap -q then finds what
+// src lists), else a stand-in file.
+func rtCompile(t testing.TB, src string) {
+	t.Helper()
+	fi, err := os.Stat(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := t.TempDir()
+	rtWrite(t, cfg, "main.cf", "")
+	if out, err := exec.Command("postmap", "-c", cfg, "hash:"+src).CombinedOutput(); err != nil {
+		if !errors.Is(err, exec.ErrNotFound) {
+			t.Fatalf("postmap hash:%s: %v: %s", src, err, out)
+		}
+		rtWrite(t, filepath.Dir(src), filepath.Base(src)+".db", "stand-in for a compiled table")
+	}
+	// The file system's clock ticks every few milliseconds: touch the
+	// .db until its status-change time is past the source's.
+	srcCtime := fi.Sys().(*syscall.Stat_t).Ctim
+	for range 1000 {
+		now := time.Now()
+		if err := os.Chtimes(src+".db", now, now); err != nil {
+			t.Fatal(err)
+		}
+		db, err := os.Stat(src + ".db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := db.Sys().(*syscall.Stat_t).Ctim; c.Nano() > srcCtime.Nano() && db.ModTime().After(fi.ModTime()) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("%s.db: its status-change time does not pass its source's", src)
+}
+
 // rtRun calls run with args, turning a panic into a test failure.
 func rtRun(t testing.TB, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -214,14 +253,15 @@ func TestRun(t *testing.T) {
 
 	// hash: with a compiled file newer than the source, and without one.
 	hashSrc := rtWrite(t, dir, "hashed", sha.PublicKey(leaf)+" cliff.example.org\n")
-	rtWrite(t, dir, "hashed.db", "stand-in for a compiled table")
 	old := time.Now().Add(-time.Hour)
 	if err := os.Chtimes(hashSrc, old, old); err != nil {
 		t.Fatal(err)
 	}
+	rtCompile(t, hashSrc)
 	hashTable := "hash:" + hashSrc
 	staleSrc := rtWrite(t, dir, "stale", sha.PublicKey(leaf)+" cliff.example.org\n")
-	staleDB := rtWrite(t, dir, "stale.db", "stand-in for a compiled table")
+	rtCompile(t, staleSrc)
+	staleDB := staleSrc + ".db"
 	if err := os.Chtimes(staleDB, old, old); err != nil {
 		t.Fatal(err)
 	}
