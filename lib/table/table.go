@@ -278,8 +278,20 @@ func Read(path string) (*Table, error) {
 			return nil, fmt.Errorf("read table source: %w", err)
 		}
 	}
+	if testHookRead != nil {
+		testHookRead(path)
+	}
+	// A file rewritten in place while it was read (an admin's "generate >
+	// table") may have been read half old, half new.
+	if now, err := f.Stat(); err != nil || now.Size() != fi.Size() || !now.ModTime().Equal(fi.ModTime()) || int64(len(data)) != fi.Size() {
+		return nil, fmt.Errorf("read table source %s: the file changed while it was read (rewritten in place?): run the check again", path)
+	}
 	return Parse(path, data)
 }
+
+// testHookRead, when not nil, runs after Read has read the file at path,
+// before it checks that the file did not change meanwhile.
+var testHookRead func(path string)
 
 // open opens the source file at path for reading, refusing what Read
 // should not read; fi describes the file opened.
