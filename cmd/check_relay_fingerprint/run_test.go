@@ -953,4 +953,3 @@ func TestRunJSON(t *testing.T) {
 		})
 	}
 }
-
