@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/nagios"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/table"
 )
 
@@ -92,6 +94,31 @@ func (r *postmapRig) receiver(t *testing.T, typ string) Receiver {
 	return Receiver{Spec: table.Spec{Type: typ, Path: r.src}, Table: tb}
 }
 
+// setTimesAfter sets the modification time of path to mtime, and again
+// until its status-change time is past ref's: the file system's clock
+// ticks every few milliseconds.
+func setTimesAfter(t *testing.T, path string, mtime time.Time, ref string) {
+	t.Helper()
+	fi, err := os.Stat(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 1000 {
+		if err := os.Chtimes(path, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+		now, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if times(now).ctime.After(times(fi).ctime) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("%s: its status-change time does not pass %s's", path, ref)
+}
+
 // TestConsult asks real compiled tables, as the plugin does.
 func TestConsult(t *testing.T) {
 	t.Parallel()
@@ -125,9 +152,7 @@ func TestConsult(t *testing.T) {
 		r.write(t, other+" someone\n")
 		r.compile(t)
 		r.write(t, key+" relay\n")
-		if err := os.Chtimes(r.src, old, old); err != nil {
-			t.Fatal(err)
-		}
+		setTimesAfter(t, r.src, old, r.src+".db")
 		for _, postmap := range []string{r.postmap, filepath.Join(t.TempDir(), "no-postmap")} {
 			recv := []Receiver{r.receiver(t, "hash")}
 			Consult(ctx, postmap, r.cfg, recv, []string{key})
@@ -165,6 +190,10 @@ func TestConsult(t *testing.T) {
 		Consult(ctx, r.postmap, r.cfg, recv, []string{key})
 		if err := recv[0].QueryErr; err == nil || !strings.Contains(err.Error(), "open database "+r.src+".db") {
 			t.Errorf("QueryErr = %v, want postmap's \"open database %s.db\"", err, r.src)
+		}
+		res := Judge(Config{Digest: fingerprint.SHA256, Match: MatchAny}, nil, recv).Result
+		if res.State != nagios.Critical || !strings.Contains(res.Summary, "open database "+r.src+".db") {
+			t.Errorf("Judge: %v %q, want CRITICAL with postmap's message", res.State, res.Summary)
 		}
 	})
 
