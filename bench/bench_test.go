@@ -249,9 +249,6 @@ func TestBench(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(800))
 
 	dir := t.TempDir()
-	// The plugin's scan cache (by default under $XDG_CACHE_HOME): the
-	// bench's own, empty at the start, warmed by the warm-up round.
-	t.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
 	// The plugin as the README builds it (CGO_ENABLED=0: a static binary,
 	// no dynamic loader at start-up), and a default cgo build to compare.
 	plugin := buildPlugin(t, dir, "check_relay_fingerprint", "CGO_ENABLED=0")
@@ -350,14 +347,6 @@ func TestBench(t *testing.T) {
 	// Table size, one relay direct.
 	plugins("table-10000", "check_relay_fingerprint, 10 000 entries", direct, "T10000", nil, nil)
 	plugins("table-100000", "check_relay_fingerprint, 100 000 entries", direct, "T100000", nil, nil)
-	// Without the cache, every run parses its table.
-	noCache := func(sc *scenario) *scenario {
-		sc.argv = append(sc.argv, "--no-cache")
-		sc.shown += " --no-cache"
-		return sc
-	}
-	add(noCache(pluginRun("one-nocache", "check_relay_fingerprint, --no-cache", plugin, direct, "T1", nil, nil)))
-	add(noCache(pluginRun("table-100000-nocache", "check_relay_fingerprint, 100 000 entries, --no-cache", plugin, direct, "T100000", nil, nil)))
 
 	// Fan-out: the bench relays (the targets), then the delaying proxies
 	// in front of the one Postfix.

@@ -13,7 +13,7 @@
 // Everything lives in tests: TestBench is the harness (skipped unless
 // BENCH=1), and the bench relays and the delaying proxy have tests of
 // their own. The in-process benchmarks live with their packages
-// (BenchmarkJudge in lib/check, BenchmarkScan in lib/table...). The
+// (BenchmarkJudge in lib/check, BenchmarkParse in lib/table...). The
 // package exports nothing and nothing imports it. It does not judge speed
 // in ordinary test runs (machines are shared and noisy): the targets are
 // reported as PASS or MISS in RESULTS.md, never as test failures.

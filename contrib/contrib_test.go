@@ -41,16 +41,7 @@ var build struct {
 }
 
 func TestMain(m *testing.M) {
-	// The plugin's scan cache (by default under $XDG_CACHE_HOME): the
-	// tests' own, not the user's.
-	cache, err := os.MkdirTemp("", "contrib-cache-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Setenv("XDG_CACHE_HOME", cache)
 	code := m.Run()
-	os.RemoveAll(cache)
 	if build.dir != "" {
 		os.RemoveAll(build.dir)
 	}

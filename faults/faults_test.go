@@ -63,9 +63,6 @@ func TestMain(m *testing.M) {
 	}
 	// Readable by all: some cases run the plugin as nobody.
 	os.Chmod(dir, 0o755)
-	// The plugin's scan cache (by default under $XDG_CACHE_HOME): the
-	// tests' own, not the user's.
-	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
 	bin = filepath.Join(dir, "check_relay_fingerprint")
 	build := exec.Command("go", "build", "-o", bin, pkgPath)
 	if out, err := build.CombinedOutput(); err != nil {

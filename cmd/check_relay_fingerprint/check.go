@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,8 +34,6 @@ type checkCmd struct {
 	Warning     string   `short:"w" default:"${warning_days}" placeholder:"DAYS|RANGE" group:"Thresholds" help:"WARNING when a certificate has fewer than DAYS days left; a value with ':' or '@' is a Monitoring Plugins range. Default: ${default}."`
 	Critical    string   `short:"c" default:"${critical_days}" placeholder:"DAYS|RANGE" group:"Thresholds" help:"CRITICAL when a certificate has fewer than DAYS days left; a range as for -w. Default: ${default}."`
 	Unreachable string   `enum:"unknown,critical" default:"unknown" group:"Thresholds" help:"State for a relay that cannot be probed: unknown or critical. Default: ${default}."`
-	CacheDir    string   `name:"cache-dir" placeholder:"DIR" group:"Matching" help:"Keep what the check learns of each table in DIR (created 0700, used only if it is this user's and no one else may write it), so that the next check does not parse a table whose bytes are unchanged (compared by checksum, on every check). Default: $XDG_CACHE_HOME/check_relay_fingerprint, else ~/.cache/check_relay_fingerprint."`
-	NoCache     bool     `name:"no-cache" group:"Matching" help:"Parse every table on every check, keeping nothing between checks."`
 
 	fixFlags `embed:""`
 }
@@ -115,30 +111,16 @@ func (c *checkCmd) Run(e *env, code *int) error {
 			return err
 		}
 	}
-	// Meanwhile read the tables: whole for remediation, which rewrites
-	// them; for the check alone scanned, keeping only where each key is
-	// (see table.Scan), and the observed fingerprints looked up once the
-	// probes are back.
-	var recv []check.Receiver
-	if c.fixFlags.any() {
-		recv = readReceivers(specs)
-	} else {
-		cache, off := c.cache(cfg.Digest)
-		recv = scanReceivers(specs, cfg.Digest, cache, off)
-		defer closeReceivers(recv)
-	}
+	recv := readReceivers(specs)
 	wg.Wait()
 	if gathErr != nil {
 		return gathErr
-	}
-	if !c.fixFlags.any() {
-		findObserved(recv, observedKeys(cfg.Digest, obs))
 	}
 	configDir := ""
 	if pc != nil {
 		configDir = pc.ConfigDir
 	}
-	queryCompiled(ctx, cfg, obs, recv, configDir)
+	check.Consult(ctx, "", configDir, recv, observedKeys(cfg.Digest, obs))
 
 	cfg.Now = time.Now()
 	plain := make([]check.Observation, len(obs))
@@ -167,11 +149,6 @@ func (c *checkCmd) Run(e *env, code *int) error {
 	}
 	if c.Verbose > 0 {
 		res.Long = append(res.Long, verboseLines(cfg, obs, c.Verbose)...)
-		for _, rc := range recv {
-			if rc.Summary != nil && rc.Summary.CacheNote != "" {
-				res.Long = append(res.Long, fmt.Sprintf("%s: %s", rc.Spec.Path, rc.Summary.CacheNote))
-			}
-		}
 	}
 	status := e.stdout
 	if c.FixTo == "-" {
@@ -276,112 +253,13 @@ func (c *checkCmd) postconf(ctx context.Context, cfg *check.Config, specs *[]gro
 	return &s, nil
 }
 
-// readReceivers reads every table's source whole (what a fix rewrites)
-// and checks its compiled file against it.
+// readReceivers reads every table's source whole; a table that cannot be
+// read carries its error.
 func readReceivers(specs []groupSpec) []check.Receiver {
-	return receivers(specs, func(s table.Spec, rc *check.Receiver) (err error) {
-		rc.Table, err = table.Read(s.Path)
-		return err
-	})
-}
-
-// cache returns the scan cache of the tables judged under digest d, or
-// nil for none, with why when that is not --no-cache.
-func (c *checkCmd) cache(d fingerprint.Digest) (*table.Cache, string) {
-	dir := c.CacheDir
-	if c.NoCache {
-		return nil, ""
-	}
-	switch {
-	case dir == "":
-		// Also --cache-dir= (a macro left empty): the default, never
-		// the working directory.
-		base, err := os.UserCacheDir()
-		if err != nil {
-			return nil, "no --cache-dir, and " + err.Error()
-		}
-		dir = filepath.Join(base, "check_relay_fingerprint")
-	case dir == "~" || strings.HasPrefix(dir, "~/"):
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return nil, "--cache-dir " + dir + ": " + err.Error()
-		}
-		dir = filepath.Join(home, dir[1:])
-	}
-	// The notes on keys (KeyNotes.Notable) depend on the digest only.
-	return &table.Cache{Dir: dir, Tag: "key notes under " + string(d)}, ""
-}
-
-// scanReceivers scans every table's source for the check only, keeping
-// just where each key is, and checks its compiled file against it; with a
-// cache, a table unchanged since a check before is not parsed again. Each
-// scanned table stays open for findObserved until closeReceivers.
-func scanReceivers(specs []groupSpec, d fingerprint.Digest, cache *table.Cache, off string) []check.Receiver {
-	for _, gs := range specs {
-		// table.Scan parses (or checksums) a file of a MiB or more on
-		// several goroutines.
-		if fi, err := os.Stat(gs.spec.Path); err == nil && fi.Size() >= 1<<20 {
-			widen()
-			break
-		}
-	}
-	return receivers(specs, func(s table.Spec, rc *check.Receiver) (err error) {
-		notes := check.NewKeyNotes(s.Path, d)
-		if cache != nil {
-			rc.Summary, err = cache.Scan(s.Path, notes.Notable, check.KeptNotes)
-		} else {
-			rc.Summary, err = table.Scan(s.Path, notes.Notable, check.KeptNotes)
-		}
-		if err != nil {
-			return err
-		}
-		if off != "" {
-			rc.Summary.CacheNote = "scan cache not used: " + off
-		}
-		rc.Notes = notes // fed by findObserved
-		return nil
-	})
-}
-
-// findObserved looks the observed fingerprints, keys, up in every scanned
-// table; a table that cannot answer carries its error.
-func findObserved(recv []check.Receiver, keys []string) {
-	for i, rc := range recv {
-		if rc.Summary == nil {
-			continue
-		}
-		if err := rc.Summary.Find(keys); err != nil {
-			rc.Summary.Close()
-			recv[i] = check.Receiver{Spec: rc.Spec, Group: rc.Group, Err: err}
-			continue
-		}
-		// After Find: a Summary from a cache that Find found wrong is
-		// the file's own now.
-		rc.Notes.Scanned(rc.Summary.Marked, rc.Summary.Marks)
-	}
-}
-
-// closeReceivers releases the files of the scanned tables.
-func closeReceivers(recv []check.Receiver) {
-	for _, rc := range recv {
-		if rc.Summary != nil {
-			rc.Summary.Close()
-		}
-	}
-}
-
-// receivers loads every table with load and notes whether its compiled
-// file is stale; a table that cannot be loaded carries its error.
-func receivers(specs []groupSpec, load func(table.Spec, *check.Receiver) error) []check.Receiver {
 	recv := make([]check.Receiver, len(specs))
 	for i, gs := range specs {
-		rc := &recv[i]
-		rc.Spec, rc.Group = gs.spec, gs.group
-		if err := load(gs.spec, rc); err != nil {
-			*rc = check.Receiver{Spec: gs.spec, Group: gs.group, Err: err}
-			continue
-		}
-		rc.Stale, rc.StaleMissing = stale(gs.spec)
+		recv[i] = check.Receiver{Spec: gs.spec, Group: gs.group}
+		recv[i].Table, recv[i].Err = table.Read(gs.spec.Path)
 	}
 	return recv
 }
@@ -396,26 +274,6 @@ func observedKeys(d fingerprint.Digest, obs []observed) []string {
 		}
 	}
 	return keys
-}
-
-// stale names the compiled file of s that is older than the source (or
-// missing): Postfix reads the compiled file, so an edit not yet postmapped
-// is not in force.
-func stale(s table.Spec) (string, bool) {
-	src, err := os.Stat(s.Path)
-	if err != nil {
-		return "", false
-	}
-	for _, p := range s.Compiled() {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return p, true
-		}
-		if fi.ModTime().Before(src.ModTime()) {
-			return p, false
-		}
-	}
-	return "", false
 }
 
 // verboseLines describe what each probe saw, for -v.
@@ -480,28 +338,14 @@ func uniqueSpecs(specs []groupSpec) []groupSpec {
 	return out
 }
 
-// queryCompiled looks the observed fingerprints up in every compiled
-// table that is older than its source (postmap -q): that is what Postfix
-// reads until postmap runs, so the verdict follows it. Without postmap
-// (a monitoring host without Postfix) the source is judged, with the
-// "run postmap" warning.
-func queryCompiled(ctx context.Context, cfg check.Config, obs []observed, recv []check.Receiver, configDir string) {
-	keys := observedKeys(cfg.Digest, obs)
-	if len(keys) == 0 {
-		return
+// stale names the compiled file of s that --fix postmaps again even when
+// the table is unchanged: one that is missing (then true), older than its
+// source, or of unknown age (see check.CompiledAge).
+func stale(s table.Spec) (string, bool) {
+	p, age := check.CompiledAge(s)
+	switch age {
+	case check.AgeMissing, check.AgeOlder, check.AgeUnknown:
+		return p, age == check.AgeMissing
 	}
-	for i := range recv {
-		rc := &recv[i]
-		if rc.Err != nil || rc.Stale == "" || rc.StaleMissing || !rc.Spec.NeedsPostmap() {
-			continue
-		}
-		found, err := postfix.Query(ctx, "", configDir, rc.Spec.String(), keys)
-		if err != nil {
-			continue
-		}
-		rc.InForce = map[string]bool{}
-		for k := range found {
-			rc.InForce[table.Fold(k)] = true
-		}
-	}
+	return "", false
 }

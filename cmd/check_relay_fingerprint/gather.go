@@ -105,9 +105,6 @@ func gather(ctx context.Context, f *targetFlags) ([]observed, error) {
 
 	// Resolve every name concurrently, then probe every address
 	// concurrently; a slot per target keeps the output in flag order.
-	if len(targets) > 1 {
-		widen()
-	}
 	perTarget := make([][]observed, len(targets))
 	sem := make(chan struct{}, maxParallel)
 	var wg sync.WaitGroup
@@ -121,9 +118,6 @@ func gather(ctx context.Context, f *targetFlags) ([]observed, error) {
 				perTarget[i] = []observed{{Observation: check.Observation{
 					Name: name, Host: t.host, Addr: net.JoinHostPort(t.host, strconv.Itoa(t.port)), Err: err}}}
 				return
-			}
-			if len(addrs) > 1 {
-				widen()
 			}
 			obs := make([]observed, len(addrs))
 			var inner sync.WaitGroup
@@ -193,7 +187,12 @@ func parseDigest(s string) (fingerprint.Digest, error) {
 
 // deadline returns the run's one context.
 func deadline(seconds float64) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), time.Duration(seconds*float64(time.Second)))
+	return context.WithTimeout(context.Background(), duration(seconds))
+}
+
+// duration converts -t, in seconds and fractions of one, to a Duration.
+func duration(seconds float64) time.Duration {
+	return time.Duration(seconds * float64(time.Second))
 }
 
 var errNoTable = errors.New("no table to check: give --table [TYPE:]PATH (repeatable) or --postconf [CONFIG_DIR]")

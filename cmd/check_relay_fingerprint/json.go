@@ -154,7 +154,7 @@ func writeCheckJSON(w io.Writer, cfg check.Config, obs []observed, recv []check.
 		out.Relays = append(out.Relays, relayJSON(cfg, o.Observation, cfg.Now))
 	}
 	for _, rc := range recv {
-		t := jsonTable{Table: rc.Spec.String(), Stale: rc.Stale}
+		t := jsonTable{Table: rc.Spec.String(), Stale: rc.Stale()}
 		if rc.Err != nil {
 			t.Error = rc.Err.Error()
 		}

@@ -160,7 +160,7 @@ func runCommand(kctx *kong.Context, stdout, stderr io.Writer, timeout float64, a
 	}()
 	var expired <-chan time.Time
 	if timeout > 0 && timeout <= 86400 {
-		t := time.NewTimer(time.Duration(timeout*float64(time.Second)) + watchdogGrace)
+		t := time.NewTimer(duration(timeout) + watchdogGrace)
 		defer t.Stop()
 		expired = t.C
 	}

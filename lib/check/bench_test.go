@@ -19,9 +19,7 @@ import (
 // relay's last:
 //
 //   - judge: check.Judge of a table already read;
-//   - read+judge: table.Read first, as --fix, --fix-to and --diff do;
-//   - scan+judge: table.Scan, Summary.Find and KeyNotes, as a check alone
-//     does (in the plugin the scan runs while the relay is probed).
+//   - read+judge: table.Read first, as the plugin does.
 func BenchmarkJudge(b *testing.B) {
 	leaf := newCert(b, certSpec{cn: "relay.example.org"})
 	obs := []check.Observation{relay("relay.example.org", "192.0.2.1:25", leaf)}
@@ -60,22 +58,6 @@ func BenchmarkJudge(b *testing.B) {
 					b.Fatal(err)
 				}
 				judge(check.Receiver{Table: t})
-			}
-		})
-		b.Run(fmt.Sprintf("entries=%d/scan+judge", n), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				notes := check.NewKeyNotes(path, cfg.Digest)
-				sum, err := table.Scan(path, notes.Notable, check.KeptNotes)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := sum.Find([]string{fingerprint.SHA256.Cert(leaf), key}); err != nil {
-					b.Fatal(err)
-				}
-				notes.Scanned(sum.Marked, sum.Marks)
-				judge(check.Receiver{Summary: sum, Notes: notes})
-				sum.Close()
 			}
 		})
 	}

@@ -1,23 +1,29 @@
 // Package check judges what the probes saw against the receivers'
 // relay_clientcerts tables and turns it into one Monitoring Plugins
-// result. It is a pure function of its inputs: it does no network or file
-// I/O and reads no clock (the caller passes Now).
+// result. Judge is a pure function of its inputs: it does no network or
+// file I/O and reads no clock (the caller passes Now). Consult, beside it,
+// learns what Postfix reads: the times of the compiled tables, and their
+// answers to postmap -q.
 //
 // The rules, per relay address × relay_clientcerts list (one table, or
 // several searched in order), worst state winning:
 //
 //	CRITICAL  none of the relay's fingerprints (for the digest and match
 //	          mode) is a key of any table of the list as Postfix reads it
-//	          (the compiled table, when it is older than the source and
-//	          was queried): that receiver refuses its mail with
+//	          (the compiled table, when postmap -q could be asked): that
+//	          receiver refuses its mail with
 //	          "454 4.7.1 ... Access denied"
-//	CRITICAL  a compiled table that does not exist, or a texthash table
-//	          with a duplicate key: Postfix answers every relay 451 4.3.0
+//	CRITICAL  a compiled table that does not exist or that postmap -q
+//	          cannot read (btree: over a hash-format .db, say), or a
+//	          texthash table with a duplicate key: Postfix answers every
+//	          relay 451 4.3.0
 //	CRITICAL  (or WARNING) certificate validity under the critical
 //	          (warning) threshold, in days
 //	WARNING   the compiled table (.db, .lmdb, .cdb) is older than its
 //	          source: postmap was not run, Postfix still uses the old one;
-//	          a relay listed only there is lost at the next postmap
+//	          a relay listed only there is lost at the next postmap; or,
+//	          when postmap could not be asked, its age is unknown (equal
+//	          times)
 //	WARNING   keys that can never match: another digest's length, no
 //	          colons, not a fingerprint at all
 //	WARNING   duplicate keys, malformed lines (postmap skips them)
@@ -112,29 +118,25 @@ func (o Observation) Reason() string {
 	return msg
 }
 
-// Receiver is one relay_clientcerts table as the check sees it: read
-// whole (Table), or scanned for the check only (Summary and Notes).
+// Receiver is one relay_clientcerts table as the check sees it: its
+// source read whole, and what Consult learnt of its compiled table.
 type Receiver struct {
 	Spec  table.Spec
-	Table *table.Table // nil when Err or Summary is set
-	// Summary stands in for Table when only the check needs the table:
-	// what table.Scan kept of it, with the observed fingerprints (both
-	// kinds, every leaf) as its wanted keys. Notes must then hold the
-	// notes on its entries, fed by the same Scan.
-	Summary *table.Summary
-	Notes   *KeyNotes
-	Err     error // why the table could not be read
-	// Stale names a compiled file (PATH.db, ...) older than the source, or
-	// one that is missing; empty when the compiled table is current or the
-	// type has none.
-	Stale string
-	// StaleMissing is true when Stale does not exist at all.
-	StaleMissing bool
-	// InForce, when not nil, says which keys the stale compiled table
-	// (what Postfix reads) holds, folded as table.Fold does: the caller
-	// looked the observed fingerprints up in it (postmap -q). The listing
-	// verdict then follows the compiled table, as Postfix does.
+	Table *table.Table // nil when Err is set
+	Err   error        // why the table could not be read
+	// Compiled names the compiled file that Postfix reads (PATH.db, ...)
+	// and Age says how its times compare with the source's (see
+	// CompiledAge); both are zero for a type without one (texthash:).
+	Compiled string
+	Age      Age
+	// InForce, when not nil, says which observed keys the compiled table
+	// holds, folded as table.Fold does: Consult asked it as Postfix opens
+	// it (postmap -q). The listing verdict then follows it, as Postfix
+	// does.
 	InForce map[string]bool
+	// QueryErr is postmap's error when it could not look keys up in the
+	// compiled table: Postfix then answers every relay 451 4.3.0.
+	QueryErr error
 	// Group numbers the relay_clientcerts list the table belongs to:
 	// receivers with the same non-zero Group, next to each other, are one list
 	// ("hash:A, texthash:B" in main.cf), searched in order, and a relay is
@@ -142,120 +144,68 @@ type Receiver struct {
 	Group int
 }
 
+// Stale returns the compiled file the check asks to postmap again: one
+// that is missing or older than its source, or of unknown age when
+// postmap -q did not answer; "" when there is none.
+func (rc Receiver) Stale() string {
+	switch {
+	case rc.Age == AgeMissing || rc.Age == AgeOlder:
+		return rc.Compiled
+	case rc.Age == AgeUnknown && rc.InForce == nil && rc.QueryErr == nil:
+		return rc.Compiled
+	}
+	return ""
+}
+
 // lookup finds the first of prints that the table lists, in the source.
 func (rc Receiver) lookup(prints []Print) (*Print, table.Entry) {
 	for _, p := range prints {
-		if e, ok := rc.find(p.Value); ok {
+		if e, ok := rc.Table.Lookup(p.Value); ok {
 			return &p, e
 		}
 	}
 	return nil, table.Entry{}
 }
 
-// loaded reports whether the table was read, whole or scanned.
-func (rc Receiver) loaded() bool {
-	return rc.Table != nil || rc.Summary != nil
-}
-
-// Len returns the number of distinct keys of the table, whole or
-// scanned; 0 when it was not read.
+// Len returns the number of distinct keys of the table; 0 when it was not
+// read.
 func (rc Receiver) Len() int {
-	switch {
-	case rc.Table != nil:
-		return rc.Table.Len()
-	case rc.Summary != nil:
-		return rc.Summary.Len()
+	if rc.Table == nil {
+		return 0
 	}
-	return 0
+	return rc.Table.Len()
 }
 
-// find looks key up in the table, whole or scanned.
-func (rc Receiver) find(key string) (table.Entry, bool) {
-	if rc.Table != nil {
-		return rc.Table.Lookup(key)
+// keyNotes returns the notes on the table's keys that can never match
+// under digest d (another digest's length, no colons, not a fingerprint):
+// the first maxNotes of them, and how many there are.
+func keyNotes(t *table.Table, d fingerprint.Digest) (first []string, n int) {
+	for _, e := range t.Entries {
+		g, ok := fingerprint.Guess(e.Key)
+		if ok && g == d {
+			continue
+		}
+		if n++; len(first) == maxNotes {
+			continue
+		}
+		var note string
+		switch {
+		case ok && g != "":
+			note = fmt.Sprintf("%s:%d: key is a %s fingerprint, the receiver uses %s: it can never match", t.Path, e.Line, g, d)
+		case ok:
+			note = fmt.Sprintf("%s:%d: key %q has %d bytes, which fits no digest: it can never match", t.Path, e.Line, e.Key, (len(e.Key)+1)/3)
+		case isBareHex(e.Key):
+			note = fmt.Sprintf("%s:%d: key %q has no colons: it can never match; hint: write hex pairs joined by colons", t.Path, e.Line, e.Key)
+		default:
+			note = fmt.Sprintf("%s:%d: key %q is not a fingerprint: it can never match", t.Path, e.Line, e.Key)
+		}
+		first = append(first, note)
 	}
-	return rc.Summary.Lookup(key)
-}
-
-// path returns the table's path as its messages name it.
-func (rc Receiver) path() string {
-	if rc.Table != nil {
-		return rc.Table.Path
-	}
-	return rc.Summary.Path
-}
-
-// warnings returns what postmap would warn about in the table.
-func (rc Receiver) warnings() []table.Warning {
-	if rc.Table != nil {
-		return rc.Table.Warnings
-	}
-	return rc.Summary.Warnings
-}
-
-// KeyNotes collects the notes that Judge gives on a table's keys that can
-// never match: another digest's length, no colons, not a fingerprint. Feed
-// it every entry of the table in file order with Add, or what table.Scan
-// marked with Notable with Scanned; it keeps the count and the first few
-// notes only.
-type KeyNotes struct {
-	path   string
-	digest fingerprint.Digest
-	n      int      // notes
-	first  []string // the first maxNotes of them
-}
-
-// NewKeyNotes returns a KeyNotes for the table at path, as its messages
-// name it, judged under digest d: the Digest of the Config given to Judge.
-func NewKeyNotes(path string, d fingerprint.Digest) *KeyNotes {
-	return &KeyNotes{path: path, digest: d}
-}
-
-// Notable reports whether Add would note key: it can never match. It only
-// reads k, so that table.Scan may call it from several goroutines at once.
-func (k *KeyNotes) Notable(key string) bool {
-	d, ok := fingerprint.Guess(key)
-	return !ok || d != k.digest
-}
-
-// Scanned takes what table.Scan, given Notable and KeptNotes, marked: the
-// first marked entries, and the number of entries marked in all.
-func (k *KeyNotes) Scanned(marked []table.Entry, marks int) {
-	for _, e := range marked {
-		k.Add(e)
-	}
-	k.n += marks - len(marked)
-}
-
-// KeptNotes is the number of notes on keys a KeyNotes keeps with their
-// text; it counts the others.
-const KeptNotes = maxNotes
-
-// Add judges the key of entry e.
-func (k *KeyNotes) Add(e table.Entry) {
-	d, ok := fingerprint.Guess(e.Key)
-	if ok && d == k.digest {
-		return // what Notable says, with d kept for the note
-	}
-	if k.n++; len(k.first) == maxNotes {
-		return
-	}
-	var note string
-	switch {
-	case ok && d != "":
-		note = fmt.Sprintf("%s:%d: key is a %s fingerprint, the receiver uses %s: it can never match", k.path, e.Line, d, k.digest)
-	case ok:
-		note = fmt.Sprintf("%s:%d: key %q has %d bytes, which fits no digest: it can never match", k.path, e.Line, e.Key, (len(e.Key)+1)/3)
-	case isBareHex(e.Key):
-		note = fmt.Sprintf("%s:%d: key %q has no colons: it can never match; hint: write hex pairs joined by colons", k.path, e.Line, e.Key)
-	default:
-		note = fmt.Sprintf("%s:%d: key %q is not a fingerprint: it can never match", k.path, e.Line, e.Key)
-	}
-	k.first = append(k.first, note)
+	return first, n
 }
 
 // inForce finds the first of prints that Postfix sees: in InForce when
-// the compiled table is stale and was queried, else in the source.
+// the compiled table was queried, else in the source.
 func (rc Receiver) inForce(prints []Print) *Print {
 	if rc.InForce == nil {
 		p, _ := rc.lookup(prints)
@@ -384,7 +334,7 @@ func (j *judge) run(obs []Observation, recv []Receiver) {
 		for _, g := range groups(recv) {
 			j.listing(oi, o, prints, want, recv, g)
 		}
-		days := leaf.NotAfter.Sub(j.cfg.Now).Hours() / 24
+		days := daysBetween(j.cfg.Now, leaf.NotAfter)
 		minDays = math.Min(minDays, days)
 		if s := j.cfg.Days.Check(days); s != nagios.OK {
 			what := fmt.Sprintf("certificate expires in %s (%s)", formatDays(days), leaf.NotAfter.UTC().Format("2006-01-02 15:04 MST"))
@@ -400,7 +350,7 @@ func (j *judge) run(obs []Observation, recv []Receiver) {
 
 	j.differing(obs)
 	for _, rc := range recv {
-		if rc.loaded() {
+		if rc.Table != nil {
 			j.tableNotes(rc)
 		}
 	}
@@ -441,12 +391,12 @@ func (j *judge) run(obs []Observation, recv []Receiver) {
 	}
 	paths := map[string]int{}
 	for _, rc := range recv {
-		if rc.loaded() {
+		if rc.Table != nil {
 			paths[rc.Spec.Path]++
 		}
 	}
 	for _, rc := range recv {
-		if rc.loaded() {
+		if rc.Table != nil {
 			// Labels must be unique: a file read as two table types is
 			// named by its type too.
 			name := rc.Spec.Path
@@ -552,18 +502,24 @@ func (j *judge) differing(obs []Observation) {
 // tableNotes warns about what in a table can never match or postmap skips.
 func (j *judge) tableNotes(rc Receiver) {
 	spec := rc.Spec.String()
-	switch {
-	case rc.StaleMissing:
+	switch stale := rc.Stale(); {
+	case rc.QueryErr != nil:
+		text := fmt.Sprintf("%s: postmap cannot look keys up in the table as Postfix opens it: %v: Postfix answers every relay 451 4.3.0 (lookup failure)", spec, rc.QueryErr)
+		j.add(nagios.Critical, text, text)
+	case rc.Age == AgeMissing:
 		// Postfix answers "451 4.3.0 Temporary lookup failure" to every
 		// client while the compiled table is missing.
-		text := fmt.Sprintf("%s: %s does not exist: Postfix answers every relay 451 4.3.0 (lookup failure); run postmap %s", spec, rc.Stale, spec)
+		text := fmt.Sprintf("%s: %s does not exist: Postfix answers every relay 451 4.3.0 (lookup failure); run postmap %s", spec, stale, spec)
 		j.add(nagios.Critical, text, text)
-	case rc.Stale != "":
-		text := fmt.Sprintf("%s: %s is older than its source: Postfix still uses the old table; run postmap %s", spec, rc.Stale, spec)
+	case rc.Age == AgeOlder:
+		text := fmt.Sprintf("%s: %s is older than its source: Postfix still uses the old table; run postmap %s", spec, stale, spec)
+		j.add(nagios.Warning, text, text)
+	case stale != "":
+		text := fmt.Sprintf("%s: %s is not newer than its source (equal times, as rsync, tar or cp -p leave them) and postmap could not be asked: Postfix may use an old table; run postmap %s", spec, stale, spec)
 		j.add(nagios.Warning, text, text)
 	}
 	if rc.Spec.Type == "texthash" {
-		for _, w := range rc.warnings() {
+		for _, w := range rc.Table.Warnings {
 			if w.Kind == table.WarnDuplicate {
 				// texthash loads the file at start-up and refuses it whole
 				// on a duplicate key: every lookup then fails (451 4.3.0).
@@ -573,18 +529,9 @@ func (j *judge) tableNotes(rc Receiver) {
 			}
 		}
 	}
-	keys := rc.Notes
-	if keys == nil {
-		keys = &KeyNotes{} // a Summary without Notes: no notes on keys
-	}
-	if rc.Table != nil {
-		keys = NewKeyNotes(rc.Table.Path, j.cfg.Digest)
-		for _, e := range rc.Table.Entries {
-			keys.Add(e)
-		}
-	}
-	warns := rc.warnings()
-	n := len(warns) + keys.n
+	first, notes := keyNotes(rc.Table, j.cfg.Digest)
+	warns := rc.Table.Warnings
+	n := len(warns) + notes
 	if n == 0 {
 		return
 	}
@@ -593,7 +540,7 @@ func (j *judge) tableNotes(rc Receiver) {
 		if i < len(warns) {
 			return warns[i].String()
 		}
-		return keys.first[i-len(warns)]
+		return first[i-len(warns)]
 	}
 	summary := fmt.Sprintf("%s: %d entries or lines need attention (%s)", spec, n, note(0))
 	if n == 1 {
@@ -608,6 +555,14 @@ func (j *judge) tableNotes(rc Receiver) {
 		}
 		j.long = append(j.long, "[WARNING] "+note(i))
 	}
+}
+
+// daysBetween returns the days from a to b, without the overflow of
+// time.Duration (292 years): a certificate may be valid to 9999.
+func daysBetween(a, b time.Time) float64 {
+	secs := b.Unix() - a.Unix()
+	nanos := b.Nanosecond() - a.Nanosecond()
+	return (float64(secs) + float64(nanos)/1e9) / 86400
 }
 
 func isBareHex(s string) bool {

@@ -5,9 +5,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
@@ -452,7 +454,7 @@ func TestJudge(t *testing.T) {
 			obs:  []check.Observation{relay(relayName, relayAddr, certA)},
 			recv: []check.Receiver{func() check.Receiver {
 				r := receiver(t, "hash:"+tablePath, lines(keyFP+" "+relayName))
-				r.Stale = tablePath + ".db"
+				r.Compiled, r.Age = tablePath+".db", check.AgeOlder
 				return r
 			}()},
 			state:   nagios.Warning,
@@ -493,7 +495,7 @@ func TestJudge(t *testing.T) {
 			obs:  []check.Observation{relay(relayName, relayAddr, certA)},
 			recv: func() []check.Receiver {
 				r := receiver(t, "hash:"+tablePath, lines(keyFP+" "+relayName))
-				r.Stale, r.InForce = tablePath+".db", map[string]bool{}
+				r.Compiled, r.Age, r.InForce = tablePath+".db", check.AgeOlder, map[string]bool{}
 				return []check.Receiver{r}
 			}(),
 			state:    nagios.Critical,
@@ -505,7 +507,7 @@ func TestJudge(t *testing.T) {
 			obs:  []check.Observation{relay(relayName, relayAddr, certA)},
 			recv: func() []check.Receiver {
 				r := receiver(t, "hash:"+tablePath, lines("# emptied"))
-				r.Stale, r.InForce = tablePath+".db", map[string]bool{table.Fold(keyFP): true}
+				r.Compiled, r.Age, r.InForce = tablePath+".db", check.AgeOlder, map[string]bool{table.Fold(keyFP): true}
 				return []check.Receiver{r}
 			}(),
 			state: nagios.Warning,
@@ -517,12 +519,50 @@ func TestJudge(t *testing.T) {
 			obs:  []check.Observation{relay(relayName, relayAddr, certA)},
 			recv: []check.Receiver{func() check.Receiver {
 				r := receiver(t, "lmdb:"+tablePath, lines(keyFP+" "+relayName))
-				r.Stale, r.StaleMissing = tablePath+".lmdb", true
+				r.Compiled, r.Age = tablePath+".lmdb", check.AgeMissing
 				return r
 			}()},
 			state:   nagios.Critical,
 			summary: "lmdb:" + tablePath + ": " + tablePath + ".lmdb does not exist",
 			inSum:   []string{"run postmap lmdb:" + tablePath},
+		},
+		{
+			// Issue 15 item 2: main.cf says btree: over a hash-format .db;
+			// Postfix answers 451 4.3.0 Temporary lookup failure.
+			name: "compiled table postmap cannot read: CRITICAL with postmap's message",
+			obs:  []check.Observation{relay(relayName, relayAddr, certA)},
+			recv: []check.Receiver{func() check.Receiver {
+				r := receiver(t, "btree:"+tablePath, lines(keyFP+" "+relayName))
+				r.Compiled, r.Age = tablePath+".db", check.AgeNewer
+				r.QueryErr = errors.New("postmap: fatal: open database " + tablePath + ".db: Invalid argument")
+				return r
+			}()},
+			state:   nagios.Critical,
+			summary: "btree:" + tablePath + ": postmap cannot look keys up",
+			inSum:   []string{"open database " + tablePath + ".db: Invalid argument", "451 4.3.0"},
+		},
+		{
+			// Issue 13 item 17: rsync -t, tar: equal times are no proof.
+			name: "compiled table of unknown age, postmap not asked: WARNING, run postmap",
+			obs:  []check.Observation{relay(relayName, relayAddr, certA)},
+			recv: []check.Receiver{func() check.Receiver {
+				r := receiver(t, "hash:"+tablePath, lines(keyFP+" "+relayName))
+				r.Compiled, r.Age = tablePath+".db", check.AgeUnknown
+				return r
+			}()},
+			state:   nagios.Warning,
+			summary: "hash:" + tablePath + ": " + tablePath + ".db is not newer than its source",
+			inSum:   []string{"run postmap hash:" + tablePath},
+		},
+		{
+			name: "compiled table of unknown age that postmap -q answered: OK",
+			obs:  []check.Observation{relay(relayName, relayAddr, certA)},
+			recv: []check.Receiver{func() check.Receiver {
+				r := receiver(t, "hash:"+tablePath, lines(keyFP+" "+relayName))
+				r.Compiled, r.Age, r.InForce = tablePath+".db", check.AgeUnknown, map[string]bool{table.Fold(keyFP): true}
+				return r
+			}()},
+			state: nagios.OK,
 		},
 		{
 			name: "two addresses of one name present different certificates: WARNING",
@@ -587,7 +627,7 @@ func TestJudge(t *testing.T) {
 			if tt.cfg != nil {
 				tt.cfg(&cfg)
 			}
-			v := judgeBoth(t, cfg, tt.obs, tt.recv)
+			v := check.Judge(cfg, tt.obs, tt.recv)
 			r := v.Result
 			out := render(t, r)
 			if r.State != tt.state {
@@ -673,7 +713,7 @@ func TestJudgeLongOutputPerRelayAndTable(t *testing.T) {
 	}
 	cfg := baseConfig(t)
 	cfg.Match = check.MatchCert // no renewal hints: exactly one line each
-	v := judgeBoth(t, cfg, obs, recv)
+	v := check.Judge(cfg, obs, recv)
 
 	var want []string
 	for _, o := range obs {
@@ -721,7 +761,7 @@ func TestJudgeListings(t *testing.T) {
 	c := newCert(t, certSpec{})
 	listed := receiver(t, tableSpec, lines("# comment", sha.Cert(c)+" cliff"))
 	unlisted := receiver(t, tableSpec, lines("# empty"))
-	v := judgeBoth(t, baseConfig(t), []check.Observation{relay(relayName, relayAddr, c)}, []check.Receiver{listed, unlisted})
+	v := check.Judge(baseConfig(t), []check.Observation{relay(relayName, relayAddr, c)}, []check.Receiver{listed, unlisted})
 	if len(v.Listings) != 2 {
 		t.Fatalf("len(Listings) = %d, want 2", len(v.Listings))
 	}
@@ -756,7 +796,7 @@ func TestJudgePerfdata(t *testing.T) {
 	}
 	cfg := baseConfig(t)
 	cfg.Days.Critical = mustRange(t, "@0:5")
-	r := judgeBoth(t, cfg, obs, recv).Result
+	r := check.Judge(cfg, obs, recv).Result
 	checkPerf(t, r.Perf)
 	var got []string
 	for _, p := range r.Perf {
@@ -783,7 +823,7 @@ func TestJudgeNoThresholds(t *testing.T) {
 	c := newCert(t, certSpec{notAfter: now.Add(2 * day)})
 	cfg := baseConfig(t)
 	cfg.Days = nagios.Thresholds{}
-	r := judgeBoth(t, cfg, []check.Observation{relay(relayName, relayAddr, c)},
+	r := check.Judge(cfg, []check.Observation{relay(relayName, relayAddr, c)},
 		[]check.Receiver{receiver(t, tableSpec, lines(fingerprint.SHA256.PublicKey(c)+" x"))}).Result
 	if r.State != nagios.OK {
 		t.Errorf("State = %v, want OK without thresholds; output:\n%s", r.State, render(t, r))
@@ -792,6 +832,29 @@ func TestJudgeNoThresholds(t *testing.T) {
 		if p.Label == "min_days_left" && (p.Warn != nil || p.Crit != nil || p.Value != 2) {
 			t.Errorf("perfdata %s, want min_days_left=2 without warn and crit", p)
 		}
+	}
+}
+
+// TestJudgeFarNotAfter: a certificate valid to 9999 has its days counted
+// in full, not cut at time.Duration's 292 years (issue 13 item 12).
+func TestJudgeFarNotAfter(t *testing.T) {
+	t.Parallel()
+	notAfter := time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+	c := newCert(t, certSpec{notAfter: notAfter})
+	r := check.Judge(baseConfig(t), []check.Observation{relay(relayName, relayAddr, c)},
+		[]check.Receiver{receiver(t, tableSpec, lines(fingerprint.SHA256.PublicKey(c)+" x"))}).Result
+	want := math.Round(float64(notAfter.Unix()-now.Unix())/86400*100) / 100 // 2 911 502.5 days
+	found := false
+	for _, p := range r.Perf {
+		if p.Label == "min_days_left" {
+			found = true
+			if p.Value != want {
+				t.Errorf("perfdata %s, want min_days_left=%v", p, want)
+			}
+		}
+	}
+	if !found || r.State != nagios.OK {
+		t.Errorf("State %v, min_days_left found %v; want OK with it:\n%s", r.State, found, render(t, r))
 	}
 }
 
@@ -881,7 +944,7 @@ func TestJudgePerfdataCertFileError(t *testing.T) {
 		relay(relayName, relayAddr, c),
 		{Name: "/etc/ssl/missing.pem", Err: errors.New("certificate file: open /etc/ssl/missing.pem: no such file or directory")},
 	}
-	r := judgeBoth(t, baseConfig(t), obs, []check.Receiver{receiver(t, tableSpec, lines(fingerprint.SHA256.PublicKey(c)+" x"))}).Result
+	r := check.Judge(baseConfig(t), obs, []check.Receiver{receiver(t, tableSpec, lines(fingerprint.SHA256.PublicKey(c)+" x"))}).Result
 	perf := map[string]float64{}
 	for _, p := range r.Perf {
 		perf[p.Label] = p.Value
@@ -906,7 +969,7 @@ func TestJudgePerfdataSamePathTwice(t *testing.T) {
 		receiver(t, "hash:/etc/postfix/relay_clientcerts", text),
 		receiver(t, "texthash:/etc/postfix/other", text),
 	}
-	r := judgeBoth(t, baseConfig(t), []check.Observation{relay(relayName, relayAddr, c)}, recv).Result
+	r := check.Judge(baseConfig(t), []check.Observation{relay(relayName, relayAddr, c)}, recv).Result
 	checkPerf(t, r.Perf)
 	var labels []string
 	for _, p := range r.Perf {

@@ -145,7 +145,7 @@ func TestJudgeGolden(t *testing.T) {
 					sha.PublicKey(relay2)+" relay2.example.org",
 					"relay3.example.org",
 					sha.PublicKey(relay2)+" relay2 again"))
-				r.Stale = "/etc/postfix/relay_clientcerts.db"
+				r.Compiled, r.Age = "/etc/postfix/relay_clientcerts.db", check.AgeOlder
 				return r
 			}()},
 		},
@@ -171,7 +171,7 @@ func TestJudgeGolden(t *testing.T) {
 			if tt.cfg != nil {
 				tt.cfg(&cfg)
 			}
-			r := judgeBoth(t, cfg, tt.obs, tt.recv).Result
+			r := check.Judge(cfg, tt.obs, tt.recv).Result
 			checkPerf(t, r.Perf)
 			got := []byte(render(t, r))
 			path := filepath.Join(fixtures, tt.name+".golden")

@@ -23,8 +23,9 @@ func groups(recv []Receiver) [][2]int {
 }
 
 // listing judges one observation against one relay_clientcerts list, as
-// Postfix does: the tables in order, the compiled table when it is stale
-// and was queried, listed when any table lists one of the fingerprints.
+// Postfix does: the tables in order, the compiled table when it was
+// queried, listed when any table lists one of the fingerprints. A table
+// that postmap could not read lists nothing (its error is reported once).
 func (j *judge) listing(oi int, o Observation, prints []Print, want Print, recv []Receiver, g [2]int) {
 	var names []string
 	l := Listing{Obs: oi, Table: -1, Want: want}
@@ -32,8 +33,8 @@ func (j *judge) listing(oi int, o Observation, prints []Print, want Print, recv 
 	for ti := g[0]; ti < g[1]; ti++ {
 		rc := &recv[ti]
 		names = append(names, rc.Spec.String())
-		if !rc.loaded() {
-			continue // its error is reported once, as UNKNOWN
+		if rc.Table == nil || rc.QueryErr != nil {
+			continue // its error is reported once
 		}
 		if l.Table < 0 {
 			l.Table = ti
@@ -65,7 +66,7 @@ func (j *judge) listing(oi int, o Observation, prints []Print, want Print, recv 
 		why := "not listed"
 		if sourceOnly != nil {
 			why = fmt.Sprintf("listed in the source %s but not in %s, which Postfix reads: run postmap %s",
-				sourceOnly.path(), sourceOnly.Stale, sourceOnly.Spec)
+				sourceOnly.Table.Path, sourceOnly.Compiled, sourceOnly.Spec)
 		}
 		j.add(nagios.Critical,
 			fmt.Sprintf("%s presents %s %s, %s in %s", o.Where(), j.cfg.Digest, want.Value, why, list),
@@ -73,14 +74,14 @@ func (j *judge) listing(oi int, o Observation, prints []Print, want Print, recv 
 		return
 	}
 	if forceOnly != nil {
-		text := fmt.Sprintf("%s: listed by %s fingerprint only in %s, which is older than its source %s: the next postmap drops it and Postfix will refuse this relay",
-			where, l.Matched.Kind, forceOnly.Stale, forceOnly.path())
+		text := fmt.Sprintf("%s: listed by %s fingerprint only in %s, not in its source %s: the next postmap drops it and Postfix will refuse this relay",
+			where, l.Matched.Kind, forceOnly.Compiled, forceOnly.Table.Path)
 		j.add(nagios.Warning, text, text)
 		return
 	}
 	rc := recv[l.Table]
-	text := fmt.Sprintf("%s: listed by %s fingerprint at %s:%d", where, l.Matched.Kind, rc.path(), l.Entry.Line)
-	if _, both := rc.find(want.Value); l.Matched.Kind == "cert" && j.cfg.Match == MatchAny && !both {
+	text := fmt.Sprintf("%s: listed by %s fingerprint at %s:%d", where, l.Matched.Kind, rc.Table.Path, l.Entry.Line)
+	if _, both := rc.Table.Lookup(want.Value); l.Matched.Kind == "cert" && j.cfg.Match == MatchAny && !both {
 		text += fmt.Sprintf("; hint: listed by certificate only, this breaks at its next renewal; add the public-key line %q, stable while the key is reused",
 			want.Value+" "+Label(o))
 	}

@@ -91,29 +91,3 @@ func Fold(key string) string {
 	}
 	return string(foldAppend(make([]byte, 0, len(key)), key))
 }
-
-// canonical reports whether key is its own index form: ASCII without
-// lower-case letters, as fingerprints are written.
-func canonical(key string) bool {
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if c >= utf8.RuneSelf || ('a' <= c && c <= 'z') {
-			return false
-		}
-	}
-	return true
-}
-
-// canonAppend appends the index form of key: its folding with ASCII
-// letters upper-cased. Foldings hold no upper-case ASCII letter, so two keys
-// have the same folding exactly when they have the same index form.
-func canonAppend(dst []byte, key string) []byte {
-	start := len(dst)
-	dst = foldAppend(dst, key)
-	for i := start; i < len(dst); i++ {
-		if c := dst[i]; 'a' <= c && c <= 'z' {
-			dst[i] = c - ('a' - 'A')
-		}
-	}
-	return dst
-}

@@ -7,10 +7,8 @@
 // entries it reports are the entries a compiled table holds, and it keeps
 // every byte of the file: [Table.Bytes] of an unedited table is the parsed
 // input, byte for byte. The edit methods change only the bytes they edit.
-// [Scan] judges a file the same way, with the same code, for a check that
-// needs no edit: it maps the file, parses it in parts on several
-// goroutines, and keeps only the warnings, the number of keys and where
-// each key is, for [Summary.Find].
+// Parse is one linear pass over the input; a check and a fix read a table
+// the same way.
 //
 // It does not compile tables, run postmap, lock or write files, or read
 // pattern tables (regexp:, pcre:, cidr: ...), whose syntax differs.
@@ -210,20 +208,15 @@ type limits struct{ bytes, lines, lineBytes int }
 
 // parse makes one pass over data: it splits it into physical lines and
 // feeds each to a parser, which judges a logical line as soon as the next
-// start line (or the end of the input) shows where it ends. Only the checks
-// for refused input, done with vectorised searches, read data before.
+// start line (or the end of the input) shows where it ends.
 func parse(path string, data []byte, lim limits) (*Table, error) {
 	n, err := check(path, data, lim)
 	if err != nil {
 		return nil, err
 	}
-
 	// n bounds the number of entries too: allocate everything once.
 	t := &Table{Path: path, Lines: make([]Line, 0, n), Entries: make([]Entry, 0, n), index: newIndex(n)}
-	prefault(t.Lines)
-	prefault(t.Entries)
-	p := parser{path: path, s: unsafe.String(unsafe.SliceData(data), len(data))} // Parse keeps data: no copy
-	p.entry = func(key, value string, canon bool, at span) { t.add(&p, key, value, canon, at) }
+	p := parser{t: t, s: unsafe.String(unsafe.SliceData(data), len(data))} // Parse keeps data: no copy
 	for off := 0; off < len(data); {
 		end := len(data)
 		if i := bytes.IndexByte(data[off:], '\n'); i >= 0 {
@@ -237,7 +230,6 @@ func parse(path string, data []byte, lim limits) (*Table, error) {
 		off = end
 	}
 	p.flush()
-	t.Warnings = p.warnings
 	return t, nil
 }
 
@@ -261,14 +253,8 @@ func check(path string, data []byte, lim limits) (lines int, err error) {
 	return n, nil
 }
 
-// Read reads and parses the source file at path.
-//
-// Read copies the file into memory with read(2): mapping it instead
-// (mmap) would be faster for big tables, but the keys, values and Lines
-// would then point into the file itself, and a file truncated while they
-// live (an editor that rewrites it in place) would kill the process with
-// SIGBUS when they are read, even from a private mapping. Scan maps the
-// file, but reads it only under a guard and keeps no string into it.
+// Read reads and parses the source file at path, refusing what is not a
+// regular file (a FIFO would block) and files over MaxBytes.
 func Read(path string) (*Table, error) {
 	f, fi, err := open(path)
 	if err != nil {
@@ -276,7 +262,6 @@ func Read(path string) (*Table, error) {
 	}
 	defer f.Close()
 	data := make([]byte, 0, fi.Size()+1) // +1: see EOF without growing
-	prefault(data)
 	for {
 		if len(data) == cap(data) {
 			data = append(data, 0)[:len(data)]
@@ -293,11 +278,23 @@ func Read(path string) (*Table, error) {
 			return nil, fmt.Errorf("read table source: %w", err)
 		}
 	}
+	if testHookRead != nil {
+		testHookRead(path)
+	}
+	// A file rewritten in place while it was read (an admin's "generate >
+	// table") may have been read half old, half new.
+	if now, err := f.Stat(); err != nil || now.Size() != fi.Size() || !now.ModTime().Equal(fi.ModTime()) || int64(len(data)) != fi.Size() {
+		return nil, fmt.Errorf("read table source %s: the file changed while it was read (rewritten in place?): run the check again", path)
+	}
 	return Parse(path, data)
 }
 
-// open opens the source file at path for reading, refusing what Read and
-// Scan should not read; fi describes the file opened.
+// testHookRead, when not nil, runs after Read has read the file at path,
+// before it checks that the file did not change meanwhile.
+var testHookRead func(path string)
+
+// open opens the source file at path for reading, refusing what Read
+// should not read; fi describes the file opened.
 func open(path string) (f *os.File, fi os.FileInfo, err error) {
 	// Stat before opening: opening a FIFO would block.
 	fi, err = os.Stat(path)
@@ -360,6 +357,7 @@ func (t *Table) Lookup(key string) (Entry, bool) {
 	return t.Entries[i], true
 }
 
+// lookup returns the position in t.Entries of the entry Lookup returns.
 func (t *Table) lookup(key string) (int, bool) {
 	return t.index.lookup(t.Entries, key)
 }
@@ -370,40 +368,18 @@ func (t *Table) Len() int {
 	return t.index.n
 }
 
-// parser assembles logical lines and judges each, for Parse and for Scan
-// alike: rules 1 to 4 of the grammar here, rule 5 (duplicates) in the
-// entry function that its user sets.
+// parser assembles logical lines and judges each by the rules of the
+// grammar, adding what it keeps to t.
 type parser struct {
-	path     string
-	warnings []Warning
-	// entry takes each logical line that rules 1 to 4 keep: its key and
-	// value, whether key is its own index form (see canonical), and where
-	// it is.
-	entry func(key, value string, canon bool, at span)
-
-	s    string // the input, or Scan's buffer; keys and values are substrings of it
-	base int64  // the file offset of s[0]
-
-	// The bytes at file offsets asciiFrom to asciiTo are known to be
-	// ASCII: rule 1 needs no check for a logical line that starts there
-	// (and so lies there: Scan extends the range before it parses on).
-	asciiFrom, asciiTo int64
+	t *Table
+	s string // the input; keys and values are substrings of it
 
 	// The logical line being assembled; first == 0 when there is none.
-	first, last int   // its first and last physical line with text
-	bad         bool  // it started with whitespace
-	off, end    int   // byte range in s of its first line's text
-	start       int64 // file offset of its first line
-	firstLen    int   // length of its first line's text
-	multi       bool  // joined holds its text, which spans several lines (or outlived s)
-	joined      []byte
-}
-
-// span says where a logical line is in the file.
-type span struct {
-	first, last int   // its first and last physical line with text, 1-based
-	start       int64 // the file offset of its first byte, where its key starts
-	firstLen    int   // the length of its first physical line's text
+	first, last int    // its first and last physical line with text
+	bad         bool   // it started with whitespace
+	off, end    int    // byte range in s of its first line's text
+	joined      []byte // its text, when it spans several lines
+	multi       bool   // joined holds its text
 }
 
 // line takes physical line number n, whose text (without "\n") is s[off:end].
@@ -416,30 +392,20 @@ func (p *parser) line(n, off, end int) {
 	switch {
 	case i == len(text) || text[i] == '#':
 		return // blank or comment: neither text nor the end of a logical line
-	case i == 0:
+	case i == 0 || p.first == 0:
 		p.flush()
-		p.first, p.last, p.off, p.end, p.bad, p.multi = n, n, off, end, false, false
-		p.start, p.firstLen = p.base+int64(off), end-off
-	case p.first == 0:
-		p.first, p.last, p.off, p.end, p.bad, p.multi = n, n, off, end, true, false
-		p.start, p.firstLen = p.base+int64(off), end-off
+		p.first, p.last, p.off, p.end, p.bad, p.multi = n, n, off, end, i > 0, false
 	default:
-		p.own()
+		if !p.multi {
+			p.joined = append(p.joined[:0], p.s[p.off:p.end]...)
+			p.multi = true
+		}
 		p.joined = append(p.joined, text...)
 		p.last = n
 	}
 }
 
-// own copies the text of the logical line being assembled into joined, so
-// that it no longer points into s: Scan calls it before reusing its buffer.
-func (p *parser) own() {
-	if p.first != 0 && !p.multi {
-		p.joined = append(p.joined[:0], p.s[p.off:p.end]...)
-		p.multi = true
-	}
-}
-
-// flush judges the logical line being assembled, if any.
+// flush judges the logical line being assembled, if any: rules 1 to 5.
 func (p *parser) flush() {
 	if p.first == 0 {
 		return
@@ -448,138 +414,71 @@ func (p *parser) flush() {
 	if p.multi {
 		text = string(p.joined)
 	}
-	at := span{p.first, p.last, p.start, p.firstLen}
+	first, last := p.first, p.last
 	p.first = 0
 	if p.bad {
-		lines := fmt.Sprintf("line %d", at.first)
-		if at.last > at.first {
-			lines = fmt.Sprintf("lines %d-%d", at.first, at.last)
+		lines := fmt.Sprintf("line %d", first)
+		if last > first {
+			lines = fmt.Sprintf("lines %d-%d", first, last)
 		}
-		p.warn(at.first, WarnLeadingSpace, "logical line must not start with whitespace: %q (postmap skips %s)", abbrev(text, 30), lines)
+		p.warn(first, WarnLeadingSpace, "logical line must not start with whitespace: %q (postmap skips %s)", abbrev(text, 30), lines)
 		return
 	}
-	p.judge(text, at)
-}
-
-// judge applies rules 1 to 4 to one logical line and hands what they keep
-// to p.entry.
-func (p *parser) judge(text string, at span) {
-	if (at.start < p.asciiFrom || at.start >= p.asciiTo) && !utf8.ValidString(text) {
-		p.warn(at.first, WarnNotUTF8, "non-UTF-8 input %q (postmap skips this line)", abbrev(text, 30))
+	if !utf8.ValidString(text) {
+		p.warn(first, WarnNotUTF8, "non-UTF-8 input %q (postmap skips this line)", abbrev(text, 30))
 		return
 	}
-	k, inQuotes, canon := scanKey(text)
+	k, inQuotes := scanKey(text)
 	if inQuotes {
-		p.warn(at.first, WarnUnbalancedQuote, "unbalanced '\"' in %q (postmap skips this line)", abbrev(text, 30))
+		p.warn(first, WarnUnbalancedQuote, "unbalanced '\"' in %q (postmap skips this line)", abbrev(text, 30))
 		return
 	}
 	key, value := text[:k], trimSpace(text[k:])
 	if key == "" || value == "" {
-		p.warn(at.first, WarnMissingValue, "expected format: key whitespace value (postmap skips this line)")
+		p.warn(first, WarnMissingValue, "expected format: key whitespace value (postmap skips this line)")
 		return
 	}
 	if key[len(key)-1] == ':' {
-		p.warn(at.first, WarnAliasFormat, "record is in \"key: value\" format; is this an alias file?")
+		p.warn(first, WarnAliasFormat, "record is in \"key: value\" format; is this an alias file?")
 	}
-	p.entry(key, value, canon, at)
-}
-
-// duplicate warns about key at line, whose folding the entry at line win
-// already has (rule 5).
-func (p *parser) duplicate(line int, key string, win int) {
-	p.warn(line, WarnDuplicate, "duplicate entry: %q (postmap keeps the first, line %d)", key, win)
+	e := Entry{Key: key, Value: value, Line: first, EndLine: last}
+	if win, ok := p.t.index.add(p.t.Entries, key, len(p.t.Entries)); !ok {
+		e.DupOf = p.t.Entries[win].Line
+		p.warn(first, WarnDuplicate, "duplicate entry: %q (postmap keeps the first, line %d)", key, e.DupOf)
+	}
+	p.t.Entries = append(p.t.Entries, e)
 }
 
 func (p *parser) warn(line int, kind WarningKind, format string, args ...any) {
-	p.warnings = append(p.warnings, Warning{Path: p.path, Line: line, Kind: kind, Msg: fmt.Sprintf(format, args...)})
-}
-
-// add is Parse's rule 5: it stores the entry, or warns about a duplicate.
-func (t *Table) add(p *parser, key, value string, canon bool, at span) {
-	h := t.index.hash(key, canon)
-	if i, slot := t.index.find(t.Entries, key, canon, h); i < 0 {
-		t.index.add(slot, h, len(t.Entries))
-	} else {
-		win := t.Entries[i].Line
-		t.Entries = append(t.Entries, Entry{Key: key, Value: value, Line: at.first, EndLine: at.last, DupOf: win})
-		p.duplicate(at.first, key, win)
-		return
-	}
-	t.Entries = append(t.Entries, Entry{Key: key, Value: value, Line: at.first, EndLine: at.last})
+	p.t.Warnings = append(p.t.Warnings, Warning{Path: p.t.Path, Line: line, Kind: kind, Msg: fmt.Sprintf(format, args...)})
 }
 
 // scanKey returns the length of the key at the start of logical line s,
-// whether s ended inside double quotes (rule 2 of the grammar), and whether
-// the key is its own index form (see canonical), all in one pass over the
-// key that looks each byte up once in keyClass.
-func scanKey(s string) (n int, quoted, canon bool) {
-	// Fast path: skip what plainPrefix vouches for, all but the last few
-	// bytes of a fingerprint. Its bytes are in no class.
-	i := plainPrefix(s)
-	var seen byte // the union of the classes of the key's bytes
-	for ; i < len(s); i++ {
-		c := s[i]
-		class := keyClass[c]
-		seen |= class
-		if class&keyStop == 0 {
-			continue
+// and whether s ended inside double quotes (rule 2 of the grammar).
+func scanKey(s string) (n int, quoted bool) {
+	for i := 0; i < len(s); i++ {
+		for i < len(s) && !keyStop[s[i]] { // most bytes of most keys
+			i++
 		}
-		switch {
-		case c == '\\':
-			if i++; i < len(s) {
-				seen |= keyClass[s[i]] // the escaped byte is part of the key
-			}
-		case c == '"':
-			quoted = !quoted
-		case !quoted: // space
-			return i, false, seen&keyFolds == 0
-		}
-	}
-	return len(s), quoted, seen&keyFolds == 0
-}
-
-// plainPrefix returns the length of the longest prefix of s made of whole
-// 8-byte blocks whose bytes are all in '#'..'[' (0x23..0x5B): digits, ':',
-// upper-case letters and some signs, and none of space, '"', '\\',
-// lower-case letters or non-ASCII, so that scanKey can skip the prefix.
-//
-// It tests the 8 bytes of a block at once, as one 64-bit word w (SIMD
-// within a register): with no byte of w above 0x7F, adding 0x80-0x23 to
-// every byte sets its high bit exactly when it is >= 0x23, adding 0x7F-0x5B
-// sets it exactly when it is > 0x5B, and neither sum carries into the next
-// byte.
-func plainPrefix(s string) int {
-	const (
-		ones = 0x0101010101010101
-		high = 0x80 * ones
-	)
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		b := s[i : i+8]
-		w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-			uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
-		if w&high != 0 || (w+(0x80-0x23)*ones)&high != high || (w+(0x7F-0x5B)*ones)&high != 0 {
+		if i == len(s) {
 			break
 		}
+		switch c := s[i]; {
+		case c == '\\':
+			i++ // the escaped byte is part of the key
+		case c == '"':
+			quoted = !quoted
+		case !quoted:
+			return i, false // space
+		}
 	}
-	return i
+	return len(s), quoted
 }
 
-// The classes of bytes for scanKey, as bits.
-const (
-	keyStop  = 1 << iota // space, '"' or '\\': scanKey must look at it
-	keyFolds             // lower-case ASCII or not ASCII: the index form differs
-)
-
-// keyClass holds the class of every byte.
-var keyClass = func() (t [256]byte) {
+// keyStop marks the bytes scanKey must look at: space, '"' and '\\'.
+var keyStop = func() (t [256]bool) {
 	for c := range t {
-		if c == '\\' || c == '"' || isSpace(byte(c)) {
-			t[c] |= keyStop
-		}
-		if c >= utf8.RuneSelf || 'a' <= c && c <= 'z' {
-			t[c] |= keyFolds
-		}
+		t[c] = c == '\\' || c == '"' || isSpace(byte(c))
 	}
 	return t
 }()

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // summary renders entries and warnings compactly for comparison:
@@ -274,6 +275,39 @@ func TestLineEnding(t *testing.T) {
 		l := Line{Raw: []byte(tt.raw)}
 		if l.Ending() != tt.ending || string(l.Text()) != tt.text {
 			t.Errorf("Line(%q): Ending() = %q, Text() = %q; want %q, %q", tt.raw, l.Ending(), l.Text(), tt.ending, tt.text)
+		}
+	}
+}
+
+// TestReadRewritten: a file rewritten in place while Read reads it (same
+// size, another key: only the modification time tells; or cut short) is
+// refused, not parsed half old and half new. Not parallel: it sets
+// testHookRead.
+func TestReadRewritten(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name, after string
+	}{
+		{"same size", "EF:01 relay\n"},
+		{"truncated", "EF:01"},
+	} {
+		path := filepath.Join(dir, "relay_clientcerts")
+		if err := os.WriteFile(path, []byte("AB:CD relay\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		testHookRead = func(string) {
+			if err := os.WriteFile(path, []byte(tt.after), 0o644); err != nil {
+				t.Error(err)
+			}
+			later := time.Now().Add(time.Hour)
+			if err := os.Chtimes(path, later, later); err != nil {
+				t.Error(err)
+			}
+		}
+		_, err := Read(path)
+		testHookRead = nil
+		if err == nil || !strings.Contains(err.Error(), "the file changed while it was read") {
+			t.Errorf("%s: Read of a table rewritten meanwhile: error %v, want the file changed while it was read", tt.name, err)
 		}
 	}
 }
