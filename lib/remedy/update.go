@@ -106,9 +106,12 @@ type Options struct {
 	After func(changed bool) error
 
 	// Test hooks: beforeCheck runs just before the check of step 8, once
-	// per file renamed (backup, then table); syncDir replaces syncDir.
-	beforeCheck func(dest string)
+	// per file renamed (backup, then table); syncDir replaces syncDir;
+	// leaseBroken reports the lease's state to the hook; noLease skips the
+	// lease, as on a system without leases.
+	beforeCheck func(dest string, leaseBroken func() bool)
 	syncDir     func(dir string) error
+	noLease     bool
 }
 
 // Result tells what Update did.
@@ -264,7 +267,7 @@ func updateLocked(ctx context.Context, path string, r resolved, opts Options, cr
 		return res, false, createNew(ctx, &res, *create, opts, edit)
 	}
 
-	snap, err := openTable(r.target)
+	snap, err := openTable(r.target, !opts.noLease)
 	if err != nil {
 		return res, false, err
 	}
@@ -293,7 +296,7 @@ func updateLocked(ctx context.Context, path string, r resolved, opts Options, cr
 	removeStale(dir, base, time.Now())
 	check := func(dest string) error {
 		if opts.beforeCheck != nil {
-			opts.beforeCheck(dest)
+			opts.beforeCheck(dest, snap.leaseBroken)
 		}
 		return snap.check()
 	}
@@ -311,14 +314,19 @@ func updateLocked(ctx context.Context, path string, r resolved, opts Options, cr
 	}
 	res.Changed = true
 	late := snap.changedSinceCheck()
-	snap.close()
 	if err := syncDirOf(opts, dir); err != nil {
 		return res, false, fmt.Errorf("replaced %s but could not sync its directory: %w", r.target, err)
 	}
 	if late != nil {
 		return res, false, late
 	}
-	return res, false, after(opts, res)
+	err = after(opts, res)
+	// Once more at the end, the lease still held: a program that found the
+	// replaced file just before the rename has written, or waits, by now.
+	if late := snap.changedSinceCheck(); late != nil && err == nil {
+		err = late
+	}
+	return res, false, err
 }
 
 // wrapWrite adds context to a write error, leaving a *ChangedError as it is
@@ -349,7 +357,7 @@ func createNew(ctx context.Context, res *Result, perm fs.FileMode, opts Options,
 	defer os.Remove(tmp)
 	err = writeClose(f, data, func() error { return f.Chmod(perm) })
 	if err == nil && opts.beforeCheck != nil {
-		opts.beforeCheck(res.Target)
+		opts.beforeCheck(res.Target, func() bool { return false })
 	}
 	if err == nil {
 		// link(2) fails if the name exists: a file another program created
@@ -392,6 +400,10 @@ func lock(ctx context.Context, lockPath string) (unlock func(), err error) {
 	fd, err := syscall.Open(lockPath, syscall.O_RDONLY|syscall.O_CREAT|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0o644)
 	if errors.Is(err, syscall.ELOOP) {
 		return nil, &UntrustedError{Path: lockPath, Reason: "the lock file is a symlink, which is never followed",
+			Hint: "remove " + lockPath + " (it is created again as a plain file)"}
+	}
+	if errors.Is(err, syscall.EISDIR) {
+		return nil, &UntrustedError{Path: lockPath, Reason: "the lock file is a directory, not a regular file",
 			Hint: "remove " + lockPath + " (it is created again as a plain file)"}
 	}
 	if err != nil {
@@ -444,7 +456,7 @@ type snapshot struct {
 
 // openTable opens and reads the regular file path without following a
 // symlink, under a read lease where the system allows one.
-func openTable(path string) (*snapshot, error) {
+func openTable(path string, lease bool) (*snapshot, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("read table: %w", err)
@@ -470,12 +482,14 @@ func openTable(path string) (*snapshot, error) {
 	// and broken (the opener waits) when anyone opens it for writing later.
 	// Where leases are not available (another owner without CAP_LEASE, NFS)
 	// the status and content checks remain.
-	_, _, errno := syscall.Syscall(syscall.SYS_FCNTL, f.Fd(), fSetLease, syscall.F_RDLCK)
-	switch errno {
-	case 0:
-		s.leased = true
-	case syscall.EAGAIN:
-		return nil, &ChangedError{Path: path, What: "another program has it open for writing"}
+	if lease {
+		_, _, errno := syscall.Syscall(syscall.SYS_FCNTL, f.Fd(), fSetLease, syscall.F_RDLCK)
+		switch errno {
+		case 0:
+			s.leased = true
+		case syscall.EAGAIN:
+			return nil, &ChangedError{Path: path, What: "another program has it open for writing"}
+		}
 	}
 	if s.data, err = io.ReadAll(f); err != nil {
 		return nil, fmt.Errorf("read table %s: %w", path, err)
