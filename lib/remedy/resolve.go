@@ -279,7 +279,7 @@ func (w *walker) trust(targetDir string) error {
 		perm := fi.Mode().Perm()
 		if perm&0o022 != 0 {
 			sticky := fi.Mode()&fs.ModeSticky != 0 && st.Uid == 0
-			if !sticky || dir == targetDir || entry == nil || !mine(stat(entry)) {
+			if !sticky || entry == nil || !mine(stat(entry)) {
 				who := "its group"
 				if perm&0o002 != 0 {
 					who = "anyone"
