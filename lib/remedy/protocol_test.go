@@ -635,7 +635,17 @@ func TestWrite(t *testing.T) {
 		}, "it is a character device", new(*NotRegularError)},
 		{"stdout that is a pipe, like /dev/stdout", func(t *testing.T, dir string) (string, string) {
 			return symlink(t, pipeLink, filepath.Join(dir, "stdout")), ""
-		}, "no such file", nil},
+		}, "hint: give the file's own path; - writes to standard output", new(*UntrustedError)},
+		{"stdout redirected to a file, like /dev/stdout", func(t *testing.T, dir string) (string, string) {
+			p := filepath.Join(dir, "output")
+			writeTable(t, p, []byte("old\n"), 0o644, 0, 0)
+			f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { f.Close() })
+			return symlink(t, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), filepath.Join(dir, "stdout")), ""
+		}, "a link in /proc", new(*UntrustedError)},
 		{"dangling symlink", func(t *testing.T, dir string) (string, string) {
 			return symlink(t, filepath.Join(dir, "missing"), filepath.Join(dir, "out")), ""
 		}, "no such file", nil},

@@ -25,7 +25,9 @@ package remedy
 //     root or by the user running the update, as nobody else can rename
 //     or remove that entry. The directory of TARGET has no exception: the
 //     lock, temp and backup files are made there.
-//  2. When the walk follows a symlink, every symlink followed and every
+//  2. A symlink in /proc (the way of /dev/stdout and /dev/fd/N) is never
+//     followed: it leads to whatever a process has open.
+//  3. When the walk follows a symlink, every symlink followed and every
 //     directory on the way must be owned by root or by the user running the
 //     update; a link planted by another user, or in a directory another user
 //     owns, is refused, naming it.
@@ -41,6 +43,9 @@ import (
 	"strings"
 	"syscall"
 )
+
+// procSuperMagic is the file system type of /proc (statfs(2)).
+const procSuperMagic = 0x9fa0
 
 // maxLinks is the most symlinks one walk follows, as Linux's MAXSYMLINKS.
 const maxLinks = 40
@@ -248,6 +253,13 @@ func (w *walker) follow(link string) error {
 	w.hops++
 	if w.hops > maxLinks {
 		return &fs.PathError{Op: "lookup", Path: link, Err: syscall.ELOOP}
+	}
+	// /dev/stdout, /dev/fd/N and /proc/self/fd/N lead through /proc to
+	// whatever a process has open: never a table to replace.
+	var sfs syscall.Statfs_t
+	if err := syscall.Statfs(dirOf(link), &sfs); err == nil && sfs.Type == procSuperMagic {
+		return &UntrustedError{Path: link, Reason: "a link in /proc to a file some process has open, not a table file",
+			Hint: "give the file's own path; - writes to standard output"}
 	}
 	w.links = append(w.links, link)
 	return nil
