@@ -9,9 +9,12 @@ package faults
 // resolves.
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestFixRefusesPlantedPlaces(t *testing.T) {
@@ -132,4 +135,88 @@ func TestFixToRefusesDevices(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Another program writes the table without the lock while --fix runs: a
+// generator still writing it ("generate > relay_clientcerts") makes the fix
+// refuse with nothing written; a steady appender ("echo line >> table")
+// loses no line to the fixes that run meanwhile, each of which either adds
+// its relay or refuses, saying so.
+func TestFixWithAWriterThatIgnoresTheLock(t *testing.T) {
+	t.Parallel()
+	t.Run("generator still writing", func(t *testing.T) {
+		t.Parallel()
+		cert, _ := relayCert(t, "relay-b.test")
+		table := writeTable(t, t.TempDir())
+		w, err := os.OpenFile(table, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head := entries(500, -1, "")
+		w.WriteString(head[:len(head)/2])
+		o := plugin(t, invocation{args: fixArgs(cert, "texthash:"+table)})
+		o.check(t, want{code: 2, status: []string{"fix: ", "another program has it open for writing", "nothing written"}})
+		w.WriteString(head[len(head)/2:])
+		w.Close()
+		assertContent(t, table, head)
+	})
+	t.Run("steady appender", func(t *testing.T) {
+		t.Parallel()
+		const rounds, appends = 10, 3000
+		table := writeTable(t, t.TempDir(), "# relays")
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := range appends {
+				f, err := os.OpenFile(table, os.O_WRONLY|os.O_APPEND, 0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				fmt.Fprintf(f, "# appended %d\n", i)
+				f.Close()
+				if i%16 == 0 {
+					time.Sleep(100 * time.Microsecond) // pace: the fixes get their turn
+				}
+			}
+		}()
+		var added []string
+		refused := 0
+		for r := range rounds {
+			name := fmt.Sprintf("relay%d.test", r)
+			cert, fp := relayCert(t, name)
+			for {
+				o := plugin(t, invocation{args: fixArgs(cert, "texthash:"+table)})
+				if strings.Contains(o.stdout, "nothing written") {
+					refused++
+					continue
+				}
+				o.check(t, want{code: 2, status: []string{"fix: 0 replaced, 1 added"}})
+				added = append(added, fp+" "+name)
+				break
+			}
+		}
+		<-done
+		t.Logf("%d fixes, %d refused and run again, %d lines appended meanwhile", rounds, refused, appends)
+		got := string(readAll(t, table))
+		for i := range appends {
+			if n := strings.Count(got, fmt.Sprintf("# appended %d\n", i)); n != 1 {
+				t.Errorf("appended line %d present %d times", i, n)
+			}
+		}
+		for _, l := range added {
+			if n := strings.Count(got, l+"\n"); n != 1 {
+				t.Errorf("fixed line %q present %d times", l, n)
+			}
+		}
+	})
+}
+
+func readAll(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -740,3 +740,72 @@ func TestWriteDoesNotReplaceAFileCreatedMeanwhile(t *testing.T) {
 		t.Errorf("content %q, want the other program's", got)
 	}
 }
+
+// A program opens the table for writing between the last check and the
+// rename (injected by the beforeRename hook): its write goes to the file
+// read, so the replace is undone, that file put back, and the update
+// refused; the other program's line is in the table.
+func TestUpdateUndoesAReplaceRacedByAWriter(t *testing.T) {
+	t.Parallel()
+	for _, lm := range leaseModes {
+		t.Run(lm.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			table := filepath.Join(dir, "t")
+			writeTable(t, table, []byte("old\n"), 0o644, 0, 0)
+			done := make(chan struct{})
+			opts := Options{noLease: lm.noLease, beforeRename: func(dest string, leaseBroken func() bool) {
+				go func() {
+					defer close(done)
+					f, err := os.OpenFile(table, os.O_WRONLY|os.O_APPEND, 0)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					f.WriteString("late line\n")
+					f.Close()
+				}()
+				// With the lease the open waits for its release: go on once
+				// it has broken the lease.
+				for !leaseBroken() {
+					select {
+					case <-done:
+						return
+					case <-time.After(time.Millisecond):
+					}
+				}
+			}}
+			res, err := Update(t.Context(), table, opts, appendEdit("ours"))
+			var ce *ChangedError
+			if !errors.As(err, &ce) || ce.Replaced || !strings.Contains(err.Error(), "undone") || res.Changed {
+				t.Fatalf("Update = %+v, %v; want a *ChangedError saying the replace was undone, not Changed", res, err)
+			}
+			<-done
+			if got := string(readFile(t, table)); got != "old\nlate line\n" {
+				t.Errorf("table = %q, want the other program's line kept and ours not written", got)
+			}
+			if left := tempFiles(t, dir, "t"); len(left) != 0 {
+				t.Errorf("temp files left: %v", left)
+			}
+		})
+	}
+}
+
+// A killed Update may leave the second name of step 9: it is not counted
+// as a hard link of the table, and it goes.
+func TestUpdateRemovesItsOwnLeftOverLink(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	table := filepath.Join(dir, "t")
+	writeTable(t, table, []byte("old\n"), 0o644, 0, 0)
+	left := filepath.Join(dir, ".t1234567890123456")
+	if err := os.Link(table, left); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Update(t.Context(), table, Options{}, appendEdit("new")); err != nil {
+		t.Fatalf("Update with a left-over second name: %v", err)
+	}
+	if _, err := os.Lstat(left); err == nil {
+		t.Errorf("%s left", left)
+	}
+}

@@ -25,7 +25,8 @@ package remedy
 //     "generate > table" still running): that is refused as a
 //     *ChangedError. Mode, uid, gid, identity, size and times are taken from
 //     the open file, before and after the read; a difference is refused too.
-//  4. A TARGET with more than one hard link is refused (*HardLinkError):
+//  4. A second name of TARGET left by a killed Update (step 9) is removed.
+//     A TARGET with more than one hard link is refused (*HardLinkError):
 //     the replace would give PATH a new inode and leave the other names with
 //     the old content, so another Postfix instance sharing the file would
 //     silently keep the old table. Options.BreakLinks allows it; the Result
@@ -46,16 +47,25 @@ package remedy
 //     bytes, read again. Any difference is a *ChangedError and nothing is
 //     renamed: a program that writes the table without the lock (in place,
 //     or by its own rename) never loses its write to ours.
-//  9. The temp file is renamed over TARGET, then DIR is fsynced. If the
-//     replaced file was opened for writing or grew between the check and the
-//     rename (a window of microseconds), the table is replaced but the error
-//     is a *ChangedError with Replaced set: the other program's write went
-//     to the replaced file, and someone must look.
+//  9. Just before the rename TARGET gets a second name, DIR/.BASE<digits>;
+//     the temp file is renamed over TARGET. If the file read was then found
+//     opened for writing (the lease broken) or written (size, mtime) in the
+//     microseconds between the check and the rename, the second name is
+//     renamed back over TARGET: the replace is undone, the other program's
+//     write lands in the table, and the error is a *ChangedError. Otherwise
+//     the second name is removed. DIR is fsynced.
 //  10. Options.After runs (also when step 5 found nothing to change), still
 //     under the lock: postmap there compiles exactly what was written.
 //
 // A process killed at any point leaves TARGET with either the old or the new
-// content, plus at most one temp file, removed by a later Update (step 6).
+// content, plus at most two temp names, removed by a later Update (step 6).
+// The lease is held to the end, After included; a program found to have
+// opened the replaced file for writing after all (it looked TARGET up
+// before the rename and opened it after step 9's check, a window of
+// instructions) gives a *ChangedError with Replaced set: the table holds the
+// update, and that program's write went to the replaced file. Without
+// leases (NFS, a table of another owner without CAP_LEASE) a program that
+// opened the file before step 8 and writes only after step 9 is not seen.
 //
 // Write (for a corrected copy written elsewhere, --fix-to) follows the same
 // steps; a PATH that does not exist yet (not a dangling symlink: that is
@@ -106,12 +116,14 @@ type Options struct {
 	After func(changed bool) error
 
 	// Test hooks: beforeCheck runs just before the check of step 8, once
-	// per file renamed (backup, then table); syncDir replaces syncDir;
+	// per file renamed (backup, then table), beforeRename just after it;
+	// syncDir replaces syncDir;
 	// leaseBroken reports the lease's state to the hook; noLease skips the
 	// lease, as on a system without leases.
-	beforeCheck func(dest string, leaseBroken func() bool)
-	syncDir     func(dir string) error
-	noLease     bool
+	beforeCheck  func(dest string, leaseBroken func() bool)
+	beforeRename func(dest string, leaseBroken func() bool)
+	syncDir      func(dir string) error
+	noLease      bool
 }
 
 // Result tells what Update did.
@@ -267,6 +279,7 @@ func updateLocked(ctx context.Context, path string, r resolved, opts Options, cr
 		return res, false, createNew(ctx, &res, *create, opts, edit)
 	}
 
+	removeOwnLinks(r.target)
 	snap, err := openTable(r.target, !opts.noLease)
 	if err != nil {
 		return res, false, err
@@ -294,11 +307,30 @@ func updateLocked(ctx context.Context, path string, r resolved, opts Options, cr
 
 	dir, base := filepath.Split(r.target)
 	removeStale(dir, base, time.Now())
+	// oldLink keeps the file read reachable through the rename, so that a
+	// replace found too late to be safe can be undone (step 9).
+	var oldLink string
+	defer func() {
+		if oldLink != "" {
+			os.Remove(oldLink)
+		}
+	}()
 	check := func(dest string) error {
 		if opts.beforeCheck != nil {
 			opts.beforeCheck(dest, snap.leaseBroken)
 		}
-		return snap.check()
+		if err := snap.check(); err != nil {
+			return err
+		}
+		if dest == r.target {
+			if oldLink, err = linkTemp(r.target); err != nil {
+				return err
+			}
+		}
+		if opts.beforeRename != nil {
+			opts.beforeRename(dest, snap.leaseBroken)
+		}
+		return nil
 	}
 	if opts.Backup {
 		bak := r.target + BackupSuffix
@@ -314,6 +346,13 @@ func updateLocked(ctx context.Context, path string, r resolved, opts Options, cr
 	}
 	res.Changed = true
 	late := snap.changedSinceCheck()
+	if late != nil && os.Rename(oldLink, r.target) == nil {
+		// The other program's write went, or is about to go, to the file
+		// read: put it back in place, ours is dropped.
+		oldLink = ""
+		res.Changed, res.BrokenLinks = false, 0
+		late = &ChangedError{Path: r.target, What: late.(*ChangedError).What + ", so the replace was undone"}
+	}
 	if err := syncDirOf(opts, dir); err != nil {
 		return res, false, fmt.Errorf("replaced %s but could not sync its directory: %w", r.target, err)
 	}
@@ -646,6 +685,21 @@ func createTemp(dir, base string) (*os.File, string, error) {
 	return nil, "", fmt.Errorf("no unused temp file name in %s", dir)
 }
 
+// linkTemp makes a hard link to path under a temp name of path's
+// directory (the pattern removeStale knows) and returns that name.
+func linkTemp(path string) (string, error) {
+	dir, base := filepath.Split(path)
+	for range 100 {
+		name := filepath.Join(dir, "."+base+strconv.FormatInt(rand.Int64(), 10))
+		err := os.Link(path, name)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return name, err
+	}
+	return "", fmt.Errorf("no unused temp file name in %s", dir)
+}
+
 // writeClose gives f its mode (setMode), writes data, fsyncs and closes f.
 func writeClose(f *os.File, data []byte, setMode func() error) error {
 	err := setMode()
@@ -752,6 +806,29 @@ func removeStale(dir, base string, now time.Time) {
 			continue
 		}
 		os.Remove(filepath.Join(dir, e.Name()))
+	}
+}
+
+// removeOwnLinks removes the second names of step 9 that a killed Update
+// left to the table at path (temp names that are the same file), before its
+// links are counted. Under the lock no Update is using them.
+func removeOwnLinks(path string) {
+	fi, err := os.Lstat(path)
+	if err != nil || stat(fi).Nlink < 2 {
+		return
+	}
+	dir, base := filepath.Split(path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !isTempName(e.Name(), base) || !e.Type().IsRegular() {
+			continue
+		}
+		if other, err := e.Info(); err == nil && os.SameFile(fi, other) {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
 	}
 }
 
