@@ -809,3 +809,14 @@ func TestUpdateRemovesItsOwnLeftOverLink(t *testing.T) {
 		t.Errorf("%s left", left)
 	}
 }
+
+// Paths that name no file are refused with an error, never a panic.
+func TestUpdateRefusesPathsThatNameNoFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, p := range []string{"", "/", "///", dir + "/", dir + "/.", dir + "/..", ".", ".."} {
+		if _, err := Update(t.Context(), p, Options{}, appendEdit("x")); err == nil {
+			t.Errorf("Update(%q): no error", p)
+		}
+	}
+}

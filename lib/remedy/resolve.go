@@ -136,6 +136,9 @@ func resolve(path string, missingOK bool) (resolved, error) {
 	}
 	full = strings.TrimRight(full, "/")
 	i := strings.LastIndexByte(full, '/')
+	if i < 0 {
+		return resolved{}, fmt.Errorf("table %s: not a file name", path)
+	}
 	dirPart, base := full[:i], full[i+1:]
 	if base == "" || base == "." || base == ".." {
 		return resolved{}, fmt.Errorf("table %s: not a file name", path)

@@ -671,8 +671,8 @@ func differs(a, b *syscall.Stat_t, withCtime bool) string {
 	return ""
 }
 
-// createTemp creates DIR/.BASE<digits> exclusively (the name renameio
-// gives, which removeStale knows).
+// createTemp creates DIR/.BASE<digits> exclusively (the names renameio,
+// used before, gave; removeStale knows them).
 func createTemp(dir, base string) (*os.File, string, error) {
 	for range 100 {
 		name := filepath.Join(dir, "."+base+strconv.FormatInt(rand.Int64(), 10))
@@ -833,13 +833,13 @@ func removeOwnLinks(path string) {
 }
 
 // minTempDigits is the fewest digits of a temp name that isTempName
-// accepts. renameio appends a random non-negative int64 in decimal, which
+// accepts. createTemp appends a random non-negative int64 in decimal, which
 // has fewer than 15 digits once in about 90 000 names (such a left-over only
 // stays as clutter); a name a person gives, such as a dated copy
 // ".relay_clientcerts20240101" or "...20240101123045", has at most 14.
 const minTempDigits = 15
 
-// isTempName reports whether name is a renameio temp file for base or for
+// isTempName reports whether name is a temp file of createTemp for base or for
 // its backup: "." + base + [".bak"] + at least minTempDigits digits.
 func isTempName(name, base string) bool {
 	rest, ok := strings.CutPrefix(name, "."+base)
