@@ -627,6 +627,17 @@ func TestWrite(t *testing.T) {
 			writeTable(t, p, []byte("old\n"), 0o644, 0, 0)
 			return symlink(t, "real", filepath.Join(dir, "link")), p
 		}, "", nil},
+		{"new file in a /tmp-like directory", func(t *testing.T, dir string) (string, string) {
+			sticky(t, dir)
+			p := filepath.Join(dir, "fixed")
+			return p, p
+		}, "", nil},
+		{"file of another user in a /tmp-like directory", func(t *testing.T, dir string) (string, string) {
+			sticky(t, dir)
+			p := filepath.Join(dir, "fixed")
+			writeTable(t, p, []byte("theirs\n"), 0o644, nobody, nobody)
+			return p, ""
+		}, "belongs to uid 65534", new(*UntrustedError)},
 		{"char device", func(t *testing.T, dir string) (string, string) {
 			return "/dev/null", ""
 		}, "refusing to replace /dev/null: it is a character device", new(*NotRegularError)},
@@ -818,5 +829,28 @@ func TestUpdateRefusesPathsThatNameNoFile(t *testing.T) {
 		if _, err := Update(t.Context(), p, Options{}, appendEdit("x")); err == nil {
 			t.Errorf("Update(%q): no error", p)
 		}
+	}
+}
+
+// sticky makes dir like /tmp: world-writable with the sticky bit.
+func sticky(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.Chmod(dir, 0o777|fs.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Update does not take a table in a /tmp-like directory, where others may
+// plant files beside it.
+func TestUpdateRefusesAStickyTableDirectory(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	table := filepath.Join(dir, "t")
+	writeTable(t, table, []byte("old\n"), 0o644, 0, 0)
+	sticky(t, dir)
+	_, err := Update(t.Context(), table, Options{}, appendEdit("new"))
+	var ue *UntrustedError
+	if !errors.As(err, &ue) || ue.Path != dir {
+		t.Fatalf("Update in a sticky world-writable directory = %v; want an *UntrustedError naming it", err)
 	}
 }

@@ -23,8 +23,10 @@ package remedy
 //     (StrictModes of OpenSSH), with one exception: a directory owned by
 //     root with the sticky bit (/tmp) whose entry on the way is owned by
 //     root or by the user running the update, as nobody else can rename
-//     or remove that entry. The directory of TARGET has no exception: the
-//     lock, temp and backup files are made there.
+//     or remove that entry. The directory of TARGET has no exception for
+//     Update (the lock, temp and backup files are made there; a table does
+//     not belong in /tmp); Write, for a corrected copy, may write in such a
+//     directory, a file that is new or root's or the user's.
 //  2. A symlink in /proc (the way of /dev/stdout and /dev/fd/N) is never
 //     followed: it leads to whatever a process has open.
 //  3. When the walk follows a symlink, every symlink followed and every
@@ -121,7 +123,8 @@ type walker struct {
 
 // resolve walks path (see the top of this file) and applies the trust
 // rules. A missing last name is an error wrapping fs.ErrNotExist unless
-// missingOK; a symlink to a missing file always is.
+// missingOK (Write), which also allows a root-owned sticky directory for
+// the file; a symlink to a missing file is always an error.
 func resolve(path string, missingOK bool) (resolved, error) {
 	if path == "" {
 		return resolved{}, errors.New("table: empty path")
@@ -156,7 +159,7 @@ func resolve(path string, missingOK bool) (resolved, error) {
 	if !r.exists && !missingOK {
 		return resolved{}, fmt.Errorf("table %s: %w", path, syscall.ENOENT)
 	}
-	if err := w.trust(dirOf(r.target)); err != nil {
+	if err := w.trust(dirOf(r.target), missingOK); err != nil {
 		return resolved{}, err
 	}
 	return r, nil
@@ -270,7 +273,7 @@ func (w *walker) follow(link string) error {
 
 // trust applies the rules at the top of this file to what the walk saw;
 // targetDir is the directory of the real file.
-func (w *walker) trust(targetDir string) error {
+func (w *walker) trust(targetDir string, stickyOK bool) error {
 	uid := uint32(os.Geteuid())
 	mine := func(st *syscall.Stat_t) bool { return st.Uid == 0 || st.Uid == uid }
 	linked := len(w.links) > 0
@@ -285,7 +288,10 @@ func (w *walker) trust(targetDir string) error {
 				Hint:   "give the table's real path, or chown -h root " + link}
 		}
 	}
-	check := func(dir string, entry fs.FileInfo) error {
+	// check applies rule 1 (and 3 when linked) to dir, where the entry l
+	// was looked up (l.entry is nil for the last check of the target's
+	// directory, which has no sticky exception).
+	check := func(dir string, l lookup) error {
 		fi, err := os.Lstat(dir)
 		if err != nil {
 			return fmt.Errorf("directory %s: %w", dir, err)
@@ -294,7 +300,12 @@ func (w *walker) trust(targetDir string) error {
 		perm := fi.Mode().Perm()
 		if perm&0o022 != 0 {
 			sticky := fi.Mode()&fs.ModeSticky != 0 && st.Uid == 0
-			if !sticky || entry == nil || !mine(stat(entry)) {
+			if sticky && l.entry != nil && !mine(stat(l.entry)) {
+				return &UntrustedError{Path: l.name,
+					Reason: fmt.Sprintf("it is in %s, a directory anyone can write, and belongs to uid %d, neither root nor the user running this (uid %d)", dir, stat(l.entry).Uid, uid),
+					Hint:   "choose another path"}
+			}
+			if !sticky || l.entry == nil {
 				who := "its group"
 				if perm&0o002 != 0 {
 					who = "anyone"
@@ -312,11 +323,19 @@ func (w *walker) trust(targetDir string) error {
 		return nil
 	}
 	for _, l := range w.lookups {
-		if err := check(l.dir, l.entry); err != nil {
+		if err := check(l.dir, l); err != nil {
 			return err
 		}
 	}
-	return check(targetDir, nil)
+	if stickyOK {
+		// Write may create its file in /tmp: its name is made by link(2),
+		// which never follows or replaces what another user planted, and
+		// an existing file there was checked above to be root's or ours.
+		if fi, err := os.Lstat(targetDir); err == nil && fi.Mode()&fs.ModeSticky != 0 && stat(fi).Uid == 0 {
+			return nil
+		}
+	}
+	return check(targetDir, lookup{})
 }
 
 func stat(fi fs.FileInfo) *syscall.Stat_t {
