@@ -6,7 +6,6 @@ require (
 	github.com/alecthomas/kong v1.17.0
 	github.com/emersion/go-smtp v0.25.1
 	github.com/gofrs/flock v0.13.2
-	github.com/google/renameio/v2 v2.0.2
 )
 
 require (

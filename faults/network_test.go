@@ -57,7 +57,7 @@ func netCases() []netCase {
 		{name: "10000 continuation lines", relay: relay{banner: tenKLines},
 			want: unk("banner from ADDR: reply longer than 100 lines")},
 		{name: "binary garbage banner", relay: relay{banner: "\x16\x03\x01\x00\xff\xfe garbage\r\n"},
-			want: unk("banner from ADDR: malformed reply line")},
+			want: unk("banner from ADDR: server sent a TLS record (first byte 0x16) instead of a banner; hint: this looks like implicit TLS: try -P smtps")},
 		{name: "HTTP server", relay: relay{banner: "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"},
 			want: unk("banner from ADDR: malformed reply line \"HTTP/1.1 400 Bad Request\"")},
 		{name: "empty line as banner", relay: relay{banner: "\r\n"},

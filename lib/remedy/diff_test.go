@@ -285,26 +285,45 @@ func mutate(rng *rand.Rand, old []byte) []byte {
 	return bytes.Join(lines, nil)
 }
 
-// Applying the diff to old gives new, and the diff is a shortest one.
-func TestDiffRandomApplyAndMinimal(t *testing.T) {
+// fixEdit replaces a few lines of old in place and appends a few, as a fix
+// does, and returns how many lines it replaced and appended.
+func fixEdit(rng *rand.Rand, old []byte) (next []byte, replaced, appended int) {
+	lines := splitLines(old)
+	if n := len(lines); n > 0 && lines[n-1][len(lines[n-1])-1] != '\n' {
+		lines[n-1] = append(bytes.Clone(lines[n-1]), '\n') // room to append
+		replaced++
+	}
+	done := map[int]bool{}
+	for range rng.IntN(4) {
+		if len(lines) == 0 {
+			break
+		}
+		i := rng.IntN(len(lines))
+		lines[i] = fmt.Appendf(nil, "replaced %d\n", rng.IntN(1000))
+		if !done[i] {
+			done[i] = true
+			replaced++
+		}
+	}
+	for range rng.IntN(3) {
+		lines = append(lines, fmt.Appendf(nil, "appended %d\n", rng.IntN(1000)))
+		appended++
+	}
+	return bytes.Join(lines, nil), replaced, appended
+}
+
+// Applying the diff to old gives new, whatever the edit; for the edits a fix
+// makes (lines replaced in place, lines appended) the diff removes at most
+// the replaced lines and adds at most those and the appended ones, and, on
+// the unique lines of a real table, exactly those (a shortest diff).
+func TestDiffRandomApplyAndProportional(t *testing.T) {
 	t.Parallel()
 	seed := rand.Uint64()
 	t.Logf("random seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
-	for i := range 3000 {
-		old := randomText(rng, 30)
-		next := mutate(rng, old)
-		if i%3 == 0 {
-			next = randomText(rng, 30)
-		}
-		d := Diff("old", "new", old, next)
-		applied, err := applyDiff(old, d)
-		if err != nil || !bytes.Equal(applied, next) {
-			t.Fatalf("Diff(%q, %q) =\n%s\napplied: %q, %v; want %q", old, next, d, applied, err, next)
-		}
-		a, b := splitLines(old), splitLines(next)
-		var minus, plus int
-		for _, l := range splitLines([]byte(d))[min(2, len(splitLines([]byte(d)))):] {
+	count := func(d string) (minus, plus int) {
+		ls := splitLines([]byte(d))
+		for _, l := range ls[min(2, len(ls)):] {
 			switch l[0] {
 			case '-':
 				minus++
@@ -312,16 +331,42 @@ func TestDiffRandomApplyAndMinimal(t *testing.T) {
 				plus++
 			}
 		}
+		return minus, plus
+	}
+	for i := range 3000 {
+		old := randomText(rng, 30)
+		next := mutate(rng, old)
+		if i%3 == 0 {
+			next = randomText(rng, 30)
+		}
+		d := Diff("old", "new", old, next)
+		if applied, err := applyDiff(old, d); err != nil || !bytes.Equal(applied, next) {
+			t.Fatalf("Diff(%q, %q) =\n%s\napplied: %q, %v; want %q", old, next, d, applied, err, next)
+		}
+
+		next, replaced, appended := fixEdit(rng, old)
+		d = Diff("old", "new", old, next)
+		if applied, err := applyDiff(old, d); err != nil || !bytes.Equal(applied, next) {
+			t.Fatalf("Diff(%q, %q) =\n%s\napplied: %q, %v; want %q", old, next, d, applied, err, next)
+		}
+		if minus, plus := count(d); minus > replaced || plus > replaced+appended {
+			t.Fatalf("Diff(%q, %q) removes %d and adds %d lines for %d replaced and %d appended:\n%s", old, next, minus, plus, replaced, appended, d)
+		}
+	}
+	table := bigTable(300)
+	for range 200 {
+		next, _, _ := fixEdit(rng, table)
+		a, b := splitLines(table), splitLines(next)
 		common := lcs(a, b)
-		if minus != len(a)-common || plus != len(b)-common {
-			t.Fatalf("Diff(%q, %q) removes %d and adds %d lines, want %d and %d:\n%s", old, next, minus, plus, len(a)-common, len(b)-common, d)
+		if minus, plus := count(Diff("old", "new", table, next)); minus != len(a)-common || plus != len(b)-common {
+			t.Fatalf("on a table of unique lines: removes %d and adds %d lines, a shortest diff %d and %d", minus, plus, len(a)-common, len(b)-common)
 		}
 	}
 }
 
-// Past the cost cap the diff may not be the shortest, but it must still
+// Inputs far apart give a long diff, not the shortest, but it must still
 // turn old into new.
-func TestDiffBeyondTheCostCap(t *testing.T) {
+func TestDiffVeryDifferentInputs(t *testing.T) {
 	t.Parallel()
 	const n = 6000
 	lines := make([]string, n)

@@ -94,7 +94,7 @@ func TestUpdateReplacesContentKeepingModeAndOwner(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Update: %v", err)
 			}
-			want := Result{Changed: true, Target: table}
+			want := Result{Changed: true, Target: table, Path: table}
 			if res != want {
 				t.Errorf("Update result = %+v, want %+v", res, want)
 			}
@@ -146,7 +146,7 @@ func TestUpdateUnchangedWritesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: Update: %v", edit.name, err)
 		}
-		if want := (Result{Target: table}); res != want {
+		if want := (Result{Target: table, Path: table}); res != want {
 			t.Errorf("%s: result = %+v, want %+v", edit.name, res, want)
 		}
 		fi, st := statT(t, table)
