@@ -376,28 +376,39 @@ func (s *session) banner() error {
 	if s.opts.Protocol == SMTP {
 		// A TLS record (0x16 handshake, 0x15 alert) instead of "220":
 		// the port speaks implicit TLS. Say so now, not at the deadline.
-		if b, err := s.r.br.Peek(1); err == nil && (b[0] == 0x16 || b[0] == 0x15) {
+		b, err := s.r.br.Peek(1)
+		switch {
+		case err == nil && (b[0] == 0x16 || b[0] == 0x15):
 			err := s.fail(StageBanner, protocolErrorf("server sent a TLS record (first byte %#02x) instead of a banner", b[0]))
 			err.Hint = hintSMTPS
 			return err
+		case err != nil && !errors.Is(err, io.EOF):
+			// Peek hands its error over once: a reset read again would
+			// be a plain end of file.
+			return s.bannerErr(err)
 		}
 	}
 	code, lines, err := s.r.readReply()
 	s.res.Banner = lines
 	s.res.Timings.Banner = time.Since(t)
 	if err != nil {
-		err := s.fail(StageBanner, err)
-		// A Postfix smtps service waits for the ClientHello and sends
-		// nothing: on port 465 the silence is the same hint.
-		if _, port, _ := net.SplitHostPort(s.addr); port == "465" && s.opts.Protocol == SMTP && errors.Is(err, context.DeadlineExceeded) {
-			err.Hint = hintSMTPS
-		}
-		return err
+		return s.bannerErr(err)
 	}
 	if code != 220 {
 		return s.fail(StageBanner, &ReplyError{Code: code, Lines: lines})
 	}
 	return nil
+}
+
+// bannerErr wraps a failure to read the banner.
+func (s *session) bannerErr(cause error) error {
+	err := s.fail(StageBanner, cause)
+	// A Postfix smtps service waits for the ClientHello and sends
+	// nothing: on port 465 the silence is the same hint.
+	if _, port, _ := net.SplitHostPort(s.addr); port == "465" && s.opts.Protocol == SMTP && errors.Is(err, context.DeadlineExceeded) {
+		err.Hint = hintSMTPS
+	}
+	return err
 }
 
 // ehlo returns the extension lines, keyword upper-cased.
