@@ -133,7 +133,7 @@ func netCases() []netCase {
 			{name: mode + ": RSA 4096", relay: relay{implicit: implicit}, cert: certSpec{key: keyRSA4096()}, listed: true, args: with(),
 				want: want{code: 0, status: []string{"ADDR listed in 1 table"}}},
 			{name: mode + ": not listed", relay: relay{implicit: implicit}, args: with(),
-				want: want{code: 2, status: []string{"ADDR presents sha256 FP, not listed in texthash:TABLE"}}},
+				want: want{code: 2, status: []string{"ADDR presents sha256 public-key fingerprint FP, not listed in texthash:TABLE"}}},
 			{name: mode + ": expired", relay: relay{implicit: implicit}, cert: certSpec{notBefore: now.Add(-90 * 24 * time.Hour), notAfter: now.Add(-36 * time.Hour)}, listed: true, args: with("-c", "7"),
 				want: want{code: 2, status: []string{"ADDR: certificate expired 1 day ago"}}},
 			{name: mode + ": not yet valid", relay: relay{implicit: implicit}, cert: certSpec{notBefore: now.Add(10 * 24 * time.Hour), notAfter: now.Add(100 * 24 * time.Hour)}, listed: true, args: with(),

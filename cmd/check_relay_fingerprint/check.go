@@ -4,16 +4,18 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/nagios"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfix"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/probe"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/table"
 )
 
@@ -35,7 +37,8 @@ type checkCmd struct {
 	Critical    string   `short:"c" default:"${critical_days}" placeholder:"DAYS|RANGE" group:"Thresholds" help:"CRITICAL when a certificate has fewer than DAYS days left; a range as for -w. Default: ${default}."`
 	Unreachable string   `enum:"unknown,critical" default:"unknown" group:"Thresholds" help:"State for a relay that cannot be probed: unknown or critical. Default: ${default}."`
 
-	fixFlags `embed:""`
+	receiverFlags `embed:""`
+	fixFlags      `embed:""`
 }
 
 // parseDays reads -w/-c: a bare number N means "fewer than N days", the
@@ -59,119 +62,52 @@ func parseDays(flag, s string) (*nagios.Range, error) {
 }
 
 func (c *checkCmd) Run(e *env, code *int) error {
-	if err := c.validate(); err != nil {
-		return err
-	}
-	if len(c.Tables) == 0 && c.Postconf == nil {
-		return usageError{errNoTable.Error()}
-	}
-	if err := c.validateFix(); err != nil {
+	if err := c.validateAll(); err != nil {
 		return err
 	}
 	if msg, skip := c.skipEvent(); skip {
-		res := nagios.Result{Name: "RELAY_FINGERPRINT", Summary: msg}
 		*code = exitOK
-		return writeResult(e.stdout, res, c.Output == "json")
+		return writeResult(e.stdout, nagios.Result{Name: "RELAY_FINGERPRINT", Summary: msg}, c.Output == "json")
 	}
 	cfg, specs, err := c.config()
 	if err != nil {
 		return err
 	}
-	if c.Postconf == nil {
-		if err := c.checkFixTo(uniqueSpecs(specs)); err != nil {
-			return err
-		}
-	}
-
 	ctx, cancel := deadline(c.Timeout)
 	defer cancel()
 
-	// The probes and the tables are independent: read the tables while
-	// the relays answer.
-	var (
-		obs     []observed
-		gathErr error
-		wg      sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		obs, gathErr = gather(ctx, &c.targetFlags)
-	}()
-	pc, pcErr := c.postconf(ctx, &cfg, &specs)
-	if cfg.Digest == "" {
-		cfg.Digest = fingerprint.SHA256
+	// The relays answer while the receiver's configuration and tables
+	// are read.
+	var g gathered
+	done := make(chan struct{})
+	go func() { defer close(done); g.run(ctx, c) }()
+	rs, err := c.receiverSide(ctx, &cfg, specs)
+	if err != nil {
+		cancel() // the probes are of no use any more
+		<-done
+		return err
 	}
-	specs = uniqueSpecs(specs)
-	if pcErr == nil && len(specs) > 0 {
-		// With --postconf the tables are known only now.
-		if err := c.checkFixTo(specs); err != nil {
-			cancel() // the probes are of no use any more
-			wg.Wait()
-			return err
-		}
+	<-done
+	if g.err != nil {
+		return g.err
 	}
-	recv := readReceivers(specs)
-	wg.Wait()
-	if gathErr != nil {
-		return gathErr
-	}
-	configDir := ""
-	if pc != nil {
-		configDir = pc.ConfigDir
-	}
-	check.Consult(ctx, "", configDir, recv, observedKeys(cfg.Digest, obs))
-
+	check.Consult(ctx, "", rs.configDir, rs.recv, observedKeys(cfg.Digest, g.obs))
 	cfg.Now = time.Now()
-	plain := make([]check.Observation, len(obs))
-	for i, o := range obs {
-		plain[i] = o.Observation
-	}
-	v := check.Judge(cfg, plain, recv)
+	v := check.Judge(cfg, plain(g.obs), rs.recv, g.answers...)
+	v.Prepend(nagios.Unknown, rs.unknown...)
+	v.Prepend(nagios.Critical, rs.critical...)
 	res := v.Result
-	var pcMsg string
-	switch {
-	case pcErr != nil:
-		pcMsg = pcErr.Error()
-	case pc != nil && len(pc.Tables) == 0 && len(c.Tables) == 0:
-		pcMsg = "postconf: relay_clientcerts is empty: this Postfix relays for no client certificate"
-	}
-	if pcMsg != "" {
-		res.Raise(nagios.Unknown)
-		res.Summary = pcMsg + "; " + res.Summary
-		res.Long = append([]string{"[UNKNOWN] " + pcMsg}, res.Long...)
-	}
+	res.Long = append(res.Long, g.notes...)
 
 	var fixed bytes.Buffer // a corrected table (--fix-to -) or a diff (--diff)
 	fixState := nagios.OK
 	if c.fixFlags.any() {
-		fixState = c.remediate(ctx, cfg, obs, recv, &res, &fixed, configDir)
+		fixState = c.remediate(ctx, cfg, g.obs, rs.recv, &res, &fixed, rs.configDir)
 	}
 	if c.Verbose > 0 {
-		res.Long = append(res.Long, verboseLines(cfg, obs, c.Verbose)...)
+		res.Long = append(res.Long, verboseLines(cfg, g.obs, c.Verbose)...)
 	}
-	status := e.stdout
-	if c.FixTo == "-" {
-		// The table goes to stdout for piping, the status to stderr.
-		status = e.stderr
-		if _, err := e.stdout.Write(fixed.Bytes()); err != nil {
-			return err
-		}
-	}
-	if c.Output == "json" {
-		// One JSON document and nothing else: the diff goes inside it.
-		var diff string
-		if c.Diff {
-			diff = fixed.String()
-		}
-		err = writeCheckJSON(status, cfg, obs, recv, v, res, diff)
-	} else {
-		err = res.Render(status)
-		if err == nil && c.Diff {
-			_, err = e.stdout.Write(fixed.Bytes())
-		}
-	}
-	if err != nil {
+	if err := c.print(e, cfg, g.obs, rs.recv, v, res, g.answers, fixed.Bytes()); err != nil {
 		return err
 	}
 	*code = res.State.ExitCode()
@@ -182,6 +118,123 @@ func (c *checkCmd) Run(e *env, code *int) error {
 		*code = fixState.ExitCode()
 	}
 	return nil
+}
+
+// validateAll checks the flags that kong cannot.
+func (c *checkCmd) validateAll() error {
+	if err := c.targetFlags.validate(); err != nil {
+		return err
+	}
+	if len(c.Tables) == 0 && c.Postconf == nil && len(c.Receivers) == 0 {
+		return usageError{errNoTable.Error()}
+	}
+	if err := c.receiverFlags.check(&c.targetFlags); err != nil {
+		return err
+	}
+	return c.validateFix()
+}
+
+// gathered is what the relay side gave: the certificates observed, the
+// receivers' answers about the client certificates, notes.
+type gathered struct {
+	obs     []observed
+	answers []check.Answer
+	notes   []string
+	err     error
+}
+
+func (g *gathered) run(ctx context.Context, c *checkCmd) {
+	if g.obs, g.notes, g.err = gather(ctx, &c.targetFlags); g.err != nil {
+		return
+	}
+	g.answers, g.err = c.receiverFlags.ask(ctx, &c.targetFlags, g.obs)
+	for _, o := range g.obs {
+		for _, k := range o.served {
+			if k.Status != probe.Found && k.Status != probe.Absent {
+				g.notes = append(g.notes, fmt.Sprintf("[OK] %s: %s", o.Where(), k))
+			}
+		}
+	}
+}
+
+// receiverSide is what the receiver's side gave: its tables, its
+// configuration directory, and what postconf says is wrong.
+type receiverSide struct {
+	recv              []check.Receiver
+	configDir         string
+	critical, unknown []string
+}
+
+// receiverSide reads postconf (--postconf) and the tables. A usage
+// error stops the check; other problems are reported beside what could
+// be judged.
+func (c *checkCmd) receiverSide(ctx context.Context, cfg *check.Config, specs []groupSpec) (receiverSide, error) {
+	var rs receiverSide
+	pc, pcErr := c.postconf(ctx, cfg, &specs)
+	var ue usageError
+	if errors.As(pcErr, &ue) {
+		return rs, pcErr
+	}
+	if cfg.Digest == "" {
+		cfg.Digest = fingerprint.SHA256
+	}
+	specs = uniqueSpecs(specs)
+	if err := c.checkFixTo(specs); err != nil {
+		return rs, err
+	}
+	switch {
+	case pcErr != nil:
+		rs.unknown = append(rs.unknown, pcErr.Error())
+	case pc != nil && len(pc.Tables) == 0 && len(c.Tables) == 0:
+		rs.unknown = append(rs.unknown, "postconf: relay_clientcerts is empty: this Postfix relays for no client certificate")
+	}
+	if pc != nil {
+		rs.configDir = pc.ConfigDir
+		problems, err := postfix.Receiver(ctx, "", pc.ConfigDir)
+		if err != nil {
+			rs.unknown = append(rs.unknown, err.Error())
+		}
+		for _, p := range problems {
+			rs.critical = append(rs.critical, "postconf: "+p.String())
+		}
+	}
+	rs.recv = readReceivers(specs)
+	return rs, nil
+}
+
+// print writes the result: plugin output and the diff, or one JSON
+// document; with --fix-to - the table goes to stdout, the status to
+// stderr.
+func (c *checkCmd) print(e *env, cfg check.Config, obs []observed, recv []check.Receiver, v check.Verdict, res nagios.Result, answers []check.Answer, fixed []byte) error {
+	status := e.stdout
+	if c.FixTo == "-" {
+		status = e.stderr
+		if _, err := e.stdout.Write(fixed); err != nil {
+			return err
+		}
+	}
+	if c.Output == "json" {
+		// One JSON document and nothing else: the diff goes inside it.
+		var diff string
+		if c.Diff {
+			diff = string(fixed)
+		}
+		return writeCheckJSON(status, cfg, obs, recv, v, res, answers, diff)
+	}
+	if err := res.Render(status); err != nil || !c.Diff {
+		return err
+	}
+	_, err := e.stdout.Write(fixed)
+	return err
+}
+
+// plain returns the observations without the probes' details.
+func plain(obs []observed) []check.Observation {
+	out := make([]check.Observation, len(obs))
+	for i, o := range obs {
+		out[i] = o.Observation
+	}
+	return out
 }
 
 // config turns the flags into the judgement's policy and the tables to
@@ -211,15 +264,11 @@ func (c *checkCmd) config() (check.Config, []groupSpec, error) {
 	}
 	specs := make([]groupSpec, 0, len(c.Tables))
 	for i, t := range c.Tables {
-		names := postfix.SplitList(t)
-		if len(names) == 0 {
-			names = []string{t} // let ParseSpec say what is wrong
+		list, err := table.ParseList(t)
+		if err != nil {
+			return cfg, nil, usagef("--table %s: %v", t, err)
 		}
-		for _, name := range names {
-			s, err := table.ParseSpec(name)
-			if err != nil {
-				return cfg, nil, usagef("--table %s: %v", t, err)
-			}
+		for _, s := range list {
 			specs = append(specs, groupSpec{s, i + 1})
 		}
 	}
@@ -227,27 +276,42 @@ func (c *checkCmd) config() (check.Config, []groupSpec, error) {
 }
 
 // postconf, with --postconf, adds the receiver's relay_clientcerts list
-// to specs and, unless -d was given, takes its digest. An error does not
-// stop the check: it is reported as UNKNOWN beside what could be judged.
+// to specs and takes its digest. A -d or --table that disagrees with
+// postconf is a usage error: the check must judge what the running
+// server does. Other errors do not stop the check: they are reported as
+// UNKNOWN beside what could be judged.
 func (c *checkCmd) postconf(ctx context.Context, cfg *check.Config, specs *[]groupSpec) (*postfix.Settings, error) {
 	if c.Postconf == nil {
 		return nil, nil
 	}
 	s, err := postfix.Postconf(ctx, "", *c.Postconf)
 	if err != nil {
+		if errors.Is(err, postfix.ErrNotFound) {
+			err = fmt.Errorf("%w; hint: run the check on the receiver, or give --table and -d instead of --postconf", err)
+		}
 		return nil, err
 	}
+	d, err := fingerprint.ParseDigest(s.Digest)
+	if err != nil {
+		return &s, fmt.Errorf("postconf smtpd_tls_fingerprint_digest: %w", err)
+	}
+	if cfg.Digest != "" && cfg.Digest != d {
+		return &s, usagef("-d %s disagrees with postconf: smtpd_tls_fingerprint_digest = %s, which is what the receiver fingerprints with; drop -d", cfg.Digest, d)
+	}
+	cfg.Digest = d
 	group := len(c.Tables) + 1
+	var theirs []table.Spec
 	for _, t := range s.Tables {
 		sp, err := table.ParseSpec(t)
 		if err != nil {
 			return &s, fmt.Errorf("postconf relay_clientcerts %s: %w", t, err)
 		}
+		theirs = append(theirs, sp)
 		*specs = append(*specs, groupSpec{sp, group})
 	}
-	if cfg.Digest == "" {
-		if cfg.Digest, err = fingerprint.ParseDigest(s.Digest); err != nil {
-			return &s, fmt.Errorf("postconf smtpd_tls_fingerprint_digest: %w", err)
+	for _, gs := range *specs {
+		if gs.group < group && !slices.Contains(theirs, gs.spec) {
+			return &s, usagef("--table %s is not in postconf's relay_clientcerts (%s): Postfix does not read it; drop --table, or drop --postconf", gs.spec, strings.Join(s.Tables, ", "))
 		}
 	}
 	return &s, nil

@@ -548,7 +548,7 @@ func (w *e2eWorld) testDigest(t *testing.T) {
 						t.Logf("disagreement by design: Postfix %d, plugin %s: %s", smtp, e2eStateName(o.code), tc.disagreement)
 					}
 					if tc.code == exitCritical && tc.disagreement == "" {
-						e2eWantOutput(t, o, "presents md5 "+w.base.PubkeyFingerprint("md5"))
+						e2eWantOutput(t, o, "presents md5 public-key fingerprint "+w.base.PubkeyFingerprint("md5"))
 					}
 				})
 			}

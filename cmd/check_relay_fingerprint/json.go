@@ -42,6 +42,7 @@ import (
 
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/nagios"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/probe"
 )
 
 type jsonCert struct {
@@ -56,6 +57,9 @@ type jsonCert struct {
 
 type jsonRelay struct {
 	Name      string    `json:"name"`
+	Role      string    `json:"role"`
+	KeyType   string    `json:"key_type,omitempty"`
+	Source    string    `json:"source,omitempty"`
 	Address   string    `json:"address,omitempty"`
 	File      string    `json:"file,omitempty"`
 	Label     string    `json:"label,omitempty"`
@@ -80,6 +84,15 @@ type jsonListing struct {
 	Add     string `json:"add,omitempty"`
 }
 
+type jsonAnswer struct {
+	Receiver string `json:"receiver"`
+	Address  string `json:"address,omitempty"`
+	Relay    int    `json:"relay"` // index into relays; -1 for the control asked without a certificate
+	Verdict  string `json:"verdict,omitempty"`
+	Reply    string `json:"reply,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
 type jsonCheck struct {
 	State    string        `json:"state"`
 	ExitCode int           `json:"exit_code"`
@@ -89,15 +102,19 @@ type jsonCheck struct {
 	Relays   []jsonRelay   `json:"relays"`
 	Tables   []jsonTable   `json:"tables"`
 	Listings []jsonListing `json:"listings"`
+	Answers  []jsonAnswer  `json:"receivers,omitempty"`
 	Long     []string      `json:"long"`
 	Perfdata []string      `json:"perfdata"`
 	Diff     string        `json:"diff,omitempty"`
 }
 
 func relayJSON(cfg check.Config, o check.Observation, now time.Time) jsonRelay {
-	r := jsonRelay{Name: o.Name, Address: o.Addr}
-	if o.Addr == "" {
+	r := jsonRelay{Name: o.Name, Address: o.Addr, Role: o.Role.String(), Source: o.Source}
+	if o.Addr == "" && o.Role == check.RoleServer {
 		r.File, r.Address = o.Name, ""
+	}
+	if c := o.Leaf(); c != nil {
+		r.KeyType = string(probe.KeyTypeOf(c))
 	}
 	if o.Err != nil {
 		r.Error = o.Err.Error()
@@ -147,7 +164,7 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func writeCheckJSON(w io.Writer, cfg check.Config, obs []observed, recv []check.Receiver, v check.Verdict, res nagios.Result, diff string) error {
+func writeCheckJSON(w io.Writer, cfg check.Config, obs []observed, recv []check.Receiver, v check.Verdict, res nagios.Result, answers []check.Answer, diff string) error {
 	out := newJSONCheck(res)
 	out.Digest, out.Match, out.Diff = string(cfg.Digest), string(cfg.Match), diff
 	for _, o := range obs {
@@ -171,6 +188,13 @@ func writeCheckJSON(w io.Writer, cfg check.Config, obs []observed, recv []check.
 			jl.Add = l.Want.Value + " " + check.Label(obs[l.Obs].Observation)
 		}
 		out.Listings = append(out.Listings, jl)
+	}
+	for _, a := range answers {
+		ja := jsonAnswer{Receiver: a.Receiver, Address: a.Addr, Relay: a.Obs, Verdict: string(a.Verdict), Reply: a.Reply}
+		if a.Err != nil {
+			ja.Error, ja.Verdict = a.Err.Error(), ""
+		}
+		out.Answers = append(out.Answers, ja)
 	}
 	return writeJSON(w, out)
 }

@@ -92,7 +92,7 @@ func TestRunEveryAddressOfAName(t *testing.T) {
 		{"different certificates, both listed: WARNING", diffPort, table("both", diff[0], diff[1]), 1,
 			[]string{"addresses present different certificates"}},
 		{"one address unlisted: CRITICAL naming it", diffPort, table("first", diff[0]), 2,
-			[]string{multiName + ":" + diffPort + " 127.0.0.2:" + diffPort + " presents sha256 " + diff[1] + ", not listed"}},
+			[]string{multiName + ":" + diffPort + " 127.0.0.2:" + diffPort + " presents sha256 public-key fingerprint " + diff[1] + ", not listed"}},
 		{"-6: no IPv6 address is UNKNOWN", samePort, table("same6", same[0]), 3,
 			[]string{"DNS lookup of " + multiName + ": no IPv6 address"}},
 	} {

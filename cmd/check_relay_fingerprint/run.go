@@ -14,6 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/nagios"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/receiver"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";
@@ -78,6 +79,12 @@ type env struct {
 // for the other flags; more is a configuration to split, not to parse.
 const maxArgs = 1024
 
+// vars are the values kong puts into the flags' tags.
+func vars() kong.Vars {
+	return kong.Vars{"version": versionString(), "warning_days": defaultWarningDays, "critical_days": defaultCriticalDays,
+		"default_rcpt": receiver.DefaultRcpt}
+}
+
 // exitCode carries an exit request out of kong's Exit hook.
 type exitCode int
 
@@ -88,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		kong.Description(description),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { panic(exitCode(c)) }),
-		kong.Vars{"version": versionString(), "warning_days": defaultWarningDays, "critical_days": defaultCriticalDays},
+		vars(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: false, WrapUpperBound: 100}),
 		kong.Help(helpPrinter),
 	)
@@ -231,8 +238,8 @@ func usageMessage(err error) string {
 	return strings.TrimSuffix(msg, ".")
 }
 
-// preprocess lets --postconf take an optional value: a bare --postconf
-// (last, or followed by another flag) means postconf's default
+// preprocess lets --postconf and --relay-postconf take an optional value:
+// a bare one (last, or followed by another flag) means postconf's default
 // configuration directory.
 func preprocess(args []string) []string {
 	out := make([]string, 0, len(args))
@@ -245,8 +252,8 @@ func preprocess(args []string) []string {
 			// an admin wants from a bare --help.
 			out = append([]string{"check"}, out...)
 		}
-		if a == "--postconf" && (i+1 == len(args) || strings.HasPrefix(args[i+1], "-")) {
-			out = append(out, "--postconf=")
+		if (a == "--postconf" || a == "--relay-postconf") && (i+1 == len(args) || strings.HasPrefix(args[i+1], "-")) {
+			out = append(out, a+"=")
 			continue
 		}
 		out = append(out, a)

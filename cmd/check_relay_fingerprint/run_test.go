@@ -290,7 +290,7 @@ func TestRun(t *testing.T) {
 			out: []string{"RELAY_FINGERPRINT OK"}},
 		{name: "unlisted: CRITICAL with the line to add", args: []string{"-H", starttls, "--table", otherTable}, code: 2,
 			out: []string{
-				"RELAY_FINGERPRINT CRITICAL - " + starttls + " presents sha256 " + sha.PublicKey(leaf) + ", not listed in " + otherTable,
+				"RELAY_FINGERPRINT CRITICAL - " + starttls + " presents sha256 public-key fingerprint " + sha.PublicKey(leaf) + ", not listed in " + otherTable,
 				"add: " + sha.PublicKey(leaf) + " cliff.example.org",
 				"unlisted=1;;;0",
 			}},
@@ -305,15 +305,15 @@ func TestRun(t *testing.T) {
 		{name: "-d MD5 in upper case", args: []string{"-H", starttls, "-d", "MD5", "--table", md5Table}, code: 0,
 			out: []string{"RELAY_FINGERPRINT OK"}},
 		{name: "md5 table, sha256 receiver: CRITICAL, can never match", args: []string{"-H", starttls, "--table", md5Table}, code: 2,
-			out: []string{"presents sha256 " + sha.PublicKey(leaf), "key is a md5 fingerprint, the receiver uses sha256: it can never match"}},
+			out: []string{"presents sha256 public-key fingerprint " + sha.PublicKey(leaf), "key is a md5 fingerprint, the receiver uses sha256: it can never match"}},
 		{name: "-d md5 with a sha256 table: CRITICAL naming the md5 fingerprint", args: []string{"-H", starttls, "-d", "md5", "--table", keyTable}, code: 2,
-			out: []string{"presents md5 " + md5.PublicKey(leaf), "add: " + md5.PublicKey(leaf) + " cliff.example.org"}},
+			out: []string{"presents md5 public-key fingerprint " + md5.PublicKey(leaf), "add: " + md5.PublicKey(leaf) + " cliff.example.org"}},
 		{name: "--match cert: public-key listing does not count", args: []string{"-H", starttls, "--match", "cert", "--table", keyTable}, code: 2,
-			out: []string{"presents sha256 " + sha.Cert(leaf), "add: " + sha.Cert(leaf) + " cliff.example.org"}},
+			out: []string{"presents sha256 certificate fingerprint " + sha.Cert(leaf), "add: " + sha.Cert(leaf) + " cliff.example.org"}},
 		{name: "--match cert: certificate listing", args: []string{"-H", starttls, "--match", "cert", "--table", certTable}, code: 0,
 			out: []string{"RELAY_FINGERPRINT OK"}, notOut: []string{"hint:"}},
 		{name: "--match pubkey: certificate listing does not count", args: []string{"-H", starttls, "--match", "pubkey", "--table", certTable}, code: 2,
-			out: []string{"presents sha256 " + sha.PublicKey(leaf)}},
+			out: []string{"presents sha256 public-key fingerprint " + sha.PublicKey(leaf)}},
 		{name: "--match pubkey: public-key listing", args: []string{"-H", starttls, "--match", "pubkey", "--table", keyTable}, code: 0,
 			out: []string{"RELAY_FINGERPRINT OK"}},
 		{name: "malformed line: WARNING", args: []string{"-H", starttls, "--table", badTable}, code: 1,
@@ -348,7 +348,7 @@ func TestRun(t *testing.T) {
 		{name: "--cert-file listed", args: []string{"--cert-file", certPEM, "--table", keyTable}, code: 0,
 			out: []string{"RELAY_FINGERPRINT OK - file " + certPEM + " listed in 1 table"}},
 		{name: "--cert-file unlisted", args: []string{"--cert-file", certPEM, "--table", otherTable}, code: 2,
-			out: []string{"file " + certPEM + " presents sha256 " + sha.PublicKey(leaf), "add: " + sha.PublicKey(leaf) + " cliff.example.org"}},
+			out: []string{"file " + certPEM + " presents sha256 public-key fingerprint " + sha.PublicKey(leaf), "add: " + sha.PublicKey(leaf) + " cliff.example.org"}},
 		{name: "--cert-file and -H", args: []string{"-H", starttls, "--cert-file", certPEM, "--table", keyTable}, code: 0,
 			out: []string{"all 2 relay certificates listed in 1 table"}},
 		{name: "--cert-file without a certificate: UNKNOWN", args: []string{"--cert-file", notPEM, "--table", keyTable}, code: 3,
@@ -386,11 +386,11 @@ func TestRun(t *testing.T) {
 
 		// Usage errors: UNKNOWN, a clear message, a hint.
 		{name: "usage: nothing to check", args: []string{"--table", keyTable}, code: 3,
-			out: []string{"RELAY_FINGERPRINT UNKNOWN - usage: nothing to check: give at least one -H HOST or --cert-file PATH", "hint: check_relay_fingerprint --help"}},
+			out: []string{"RELAY_FINGERPRINT UNKNOWN - usage: nothing to check: give at least one -H HOST, --cert-file PATH, --relay-postconf [CONFIG_DIR] or --client-chain PATH", "hint: check_relay_fingerprint --help"}},
 		{name: "usage: no arguments", args: nil, code: 3,
 			out: []string{"RELAY_FINGERPRINT UNKNOWN - usage: nothing to check"}},
 		{name: "usage: no table", args: []string{"-H", starttls}, code: 3,
-			out: []string{"RELAY_FINGERPRINT UNKNOWN - usage: no table to check: give --table"}},
+			out: []string{"RELAY_FINGERPRINT UNKNOWN - usage: nothing to judge by: give --table"}},
 		{name: "usage: bad -d", args: []string{"-H", starttls, "--table", keyTable, "-d", "sha3"}, code: 3,
 			out: []string{`usage: -d: unknown digest "sha3": expected one of md5, sha1, sha224, sha256, sha384, sha512`}},
 		{name: "usage: bad -w", args: []string{"-H", starttls, "--table", keyTable, "-w", "abc"}, code: 3,
@@ -610,6 +610,15 @@ func TestRunFingerprintUnreachable(t *testing.T) {
 
 // TestRunPostconf takes the tables and the digest from a real postconf
 // reading a temporary main.cf: compatibility_level 0 means md5.
+// rtReceiverMainCF makes a main.cf a receiver that relays by client
+// certificate (later lines of a test's main.cf override it), and
+// rtMasterCF its master.cf: what --postconf checks beside the tables.
+const (
+	rtReceiverMainCF = "smtpd_tls_security_level = may\nsmtpd_tls_ask_ccert = yes\n" +
+		"smtpd_relay_restrictions = permit_mynetworks, permit_tls_clientcerts, defer_unauth_destination\n"
+	rtMasterCF = "smtp inet n - y - - smtpd\n"
+)
+
 func TestRunPostconf(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("postconf"); err != nil {
@@ -644,7 +653,7 @@ func TestRunPostconf(t *testing.T) {
 			main:  "compatibility_level = 0\nrelay_clientcerts = texthash:DIR/t\n",
 			table: sha.PublicKey(cert.Leaf) + " cliff.example.org\n",
 			code:  2,
-			out:   []string{"presents md5 " + md5.PublicKey(cert.Leaf), "key is a sha256 fingerprint, the receiver uses md5"},
+			out:   []string{"presents md5 public-key fingerprint " + md5.PublicKey(cert.Leaf), "key is a sha256 fingerprint, the receiver uses md5"},
 		},
 		{
 			name:  "compatibility_level 3.6: sha256",
@@ -661,12 +670,47 @@ func TestRunPostconf(t *testing.T) {
 			out:   []string{"RELAY_FINGERPRINT OK"},
 		},
 		{
-			name:  "-d overrides postconf's digest",
-			main:  "compatibility_level = 0\nrelay_clientcerts = texthash:DIR/t\n",
+			// Regression: -d overrode postconf's digest, and --fix then
+			// wrote a key the receiver never looks up (issue 15).
+			name:  "-d that disagrees with postconf: usage error naming both",
+			main:  "compatibility_level = 3.6\nrelay_clientcerts = texthash:DIR/t\n",
 			table: sha.PublicKey(cert.Leaf) + " cliff.example.org\n",
-			args:  []string{"-d", "sha256"},
+			args:  []string{"-d", "md5"},
+			code:  3,
+			out:   []string{"usage: -d md5 disagrees with postconf: smtpd_tls_fingerprint_digest = sha256"},
+		},
+		{
+			name:  "-d that agrees with postconf",
+			main:  "compatibility_level = 0\nrelay_clientcerts = texthash:DIR/t\n",
+			table: md5.PublicKey(cert.Leaf) + " cliff.example.org\n",
+			args:  []string{"-d", "md5"},
 			code:  0,
 			out:   []string{"RELAY_FINGERPRINT OK"},
+		},
+		{
+			name:  "--table that postconf does not name: usage error",
+			main:  "compatibility_level = 3.6\nrelay_clientcerts = texthash:DIR/t\n",
+			table: sha.PublicKey(cert.Leaf) + " cliff.example.org\n",
+			args:  []string{"--table", "texthash:/nonexistent/other"},
+			code:  3,
+			out:   []string{"usage: --table texthash:/nonexistent/other is not in postconf's relay_clientcerts"},
+		},
+		{
+			// Regression: Postfix never asks for a client certificate, so
+			// permit_tls_clientcerts never matches, yet the check said OK
+			// (issue 15).
+			name:  "smtpd_tls_ask_ccert = no: CRITICAL with the setting",
+			main:  "compatibility_level = 3.6\nrelay_clientcerts = texthash:DIR/t\nsmtpd_tls_ask_ccert = no\n",
+			table: sha.PublicKey(cert.Leaf) + " cliff.example.org\n",
+			code:  2,
+			out:   []string{"RELAY_FINGERPRINT CRITICAL - postconf: smtpd_tls_ask_ccert = no", "set smtpd_tls_ask_ccert = yes"},
+		},
+		{
+			name:  "permit_tls_clientcerts after the refusal: CRITICAL",
+			main:  "compatibility_level = 3.6\nrelay_clientcerts = texthash:DIR/t\nsmtpd_relay_restrictions = defer_unauth_destination, permit_tls_clientcerts\n",
+			table: sha.PublicKey(cert.Leaf) + " cliff.example.org\n",
+			code:  2,
+			out:   []string{"RELAY_FINGERPRINT CRITICAL - postconf: ", "permit_tls_clientcerts"},
 		},
 		{
 			name:  "relay_clientcerts under config_directory",
@@ -686,7 +730,8 @@ func TestRunPostconf(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			mainCF := rtWrite(t, dir, "main.cf", strings.ReplaceAll(tt.main, "DIR", dir))
+			mainCF := rtWrite(t, dir, "main.cf", rtReceiverMainCF+strings.ReplaceAll(tt.main, "DIR", dir))
+			rtWrite(t, dir, "master.cf", rtMasterCF)
 			// Postfix re-reads a main.cf modified in the current second
 			// until it is a second old: date it back to save the wait.
 			old := time.Now().Add(-time.Minute)
@@ -722,7 +767,8 @@ func TestRunPostconf(t *testing.T) {
 	t.Run("--fix-to with --postconf", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
-		mainCF := rtWrite(t, dir, "main.cf", "compatibility_level = 3.6\nrelay_clientcerts = texthash:"+dir+"/t\n")
+		mainCF := rtWrite(t, dir, "main.cf", rtReceiverMainCF+"compatibility_level = 3.6\nrelay_clientcerts = texthash:"+dir+"/t\n")
+		rtWrite(t, dir, "master.cf", rtMasterCF)
 		old := time.Now().Add(-time.Minute)
 		if err := os.Chtimes(mainCF, old, old); err != nil {
 			t.Fatal(err)
@@ -740,7 +786,7 @@ func TestRunPostconf(t *testing.T) {
 
 		args = []string{"-H", relay, "--postconf", dir, "--table", other, "--fix-to", "-", "--fix-trust", "any"}
 		code, out, errOut = rtRun(t, args...)
-		if code != 3 || !strings.Contains(out, "usage: --fix-to needs exactly one table") {
+		if code != 3 || !strings.Contains(out, "usage: --table "+other+" is not in postconf's relay_clientcerts") {
 			t.Errorf("run(%q) = %d, want 3 and a usage error\nstdout:\n%s\nstderr:\n%s", args, code, out, errOut)
 		}
 	})

@@ -19,7 +19,7 @@ func TestFractionalTimeout(t *testing.T) {
 		{"2.5", 2500 * time.Millisecond},
 	} {
 		var c cli
-		p, err := kong.New(&c, kong.Vars{"version": "test", "warning_days": defaultWarningDays, "critical_days": defaultCriticalDays})
+		p, err := kong.New(&c, vars())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -36,7 +36,9 @@
 package check
 
 import (
+	"bytes"
 	"context"
+	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -74,15 +76,54 @@ func ParseMatch(s string) (Match, error) {
 	return "", fmt.Errorf("unknown match mode %q: expected any, cert or pubkey", s)
 }
 
-// Observation is one certificate as the check saw it: presented by one
-// address of a relay, or read from a certificate file.
+// Observation is one certificate as the check saw it: served by one
+// address of a relay (one per key type when it serves several), presented
+// by the relay's own SMTP client as its Postfix configuration names it,
+// or read from a certificate file.
 type Observation struct {
-	Name      string              // the relay as given with -H, or the certificate file's path
+	Name      string              // the relay as given with -H, the certificate file's path, or where a client's configuration is ("main.cf (smtp)")
 	Host      string              // the host part of Name (no port, no brackets); empty for a file
-	Addr      string              // "ip:port" probed; empty for a certificate file
+	Addr      string              // "ip:port" probed; empty for a certificate file or a client certificate
 	Chain     []*x509.Certificate // leaf first; empty when Err is set
 	Err       error               // why there is no certificate
 	Handshake time.Duration       // TLS handshake time, for perfdata
+	// KeyType names the leaf's key type ("RSA", "ECDSA") where it tells
+	// this observation from another of the same address or file; empty
+	// when there is only one.
+	KeyType string
+	// Role is what the certificate is to the relay.
+	Role Role
+	// Source is where a certificate read from a file stands in it
+	// ("/etc/postfix/relay.pem:12"); empty for a probe.
+	Source string
+	// Key is the certificate's private key, when it was read with one
+	// (a client certificate), so that it can be presented to a receiver.
+	Key crypto.Signer
+	// Fatal makes Err a verdict on the relay, CRITICAL: its SMTP client
+	// presents no certificate at all, say. Otherwise Err says only that
+	// the check could not look (UNKNOWN, or --unreachable's state).
+	Fatal bool
+}
+
+// Role says what a certificate is to the relay. permit_tls_clientcerts
+// judges the certificate the relay's SMTP client presents when it relays;
+// a probe of its smtpd sees the server certificate, which may be another
+// one, or the same file.
+type Role int
+
+// The roles. RoleServer is what a probe of -H sees, and what a
+// certificate file is taken for unless it is a client's.
+const (
+	RoleServer Role = iota
+	RoleClient
+)
+
+// String returns "server" or "client".
+func (r Role) String() string {
+	if r == RoleClient {
+		return "client"
+	}
+	return "server"
 }
 
 // Leaf returns the presented certificate, or nil.
@@ -94,15 +135,26 @@ func (o Observation) Leaf() *x509.Certificate {
 }
 
 // Where names the observation for people: "cliff.example.org 192.0.2.1:25",
-// "[2001:db8::1]:25" or "file /etc/ssl/cliff.pem".
+// "[2001:db8::1]:25 ECDSA", "file /etc/ssl/cliff.pem" or "main.cf (smtp)
+// client certificate /etc/postfix/relay.pem:1 RSA".
 func (o Observation) Where() string {
-	if o.Addr == "" {
-		return "file " + o.Name
+	var w string
+	switch {
+	case o.Role == RoleClient && o.Source != "":
+		w = strings.TrimSpace(o.Name + " client certificate " + o.Source)
+	case o.Role == RoleClient:
+		w = o.Name + " client"
+	case o.Addr == "":
+		w = "file " + o.Name
+	case o.Name == o.Addr || o.Name == "" || net.ParseIP(o.Host) != nil:
+		w = o.Addr
+	default:
+		w = o.Name + " " + o.Addr
 	}
-	if o.Name == o.Addr || o.Name == "" || net.ParseIP(o.Host) != nil {
-		return o.Addr
+	if o.KeyType != "" {
+		w += " " + o.KeyType
 	}
-	return o.Name + " " + o.Addr
+	return w
 }
 
 // Reason says why o has no certificate, naming the relay as the admin
@@ -249,6 +301,15 @@ type Print struct {
 	Value string
 }
 
+// kindName names the fingerprint as people compare it: openssl x509
+// -fingerprint prints the certificate's, which is not the public key's.
+func (p Print) kindName() string {
+	if p.Kind == "pubkey" {
+		return "public-key"
+	}
+	return "certificate"
+}
+
 // Listing is the verdict for one observation × one table.
 type Listing struct {
 	Obs, Table int         // indexes into the inputs
@@ -267,10 +328,15 @@ type Verdict struct {
 
 const maxNotes = 10 // per table and kind, in the long output
 
-// Judge compares every observation with every receiver.
-func Judge(cfg Config, obs []Observation, recv []Receiver) Verdict {
+// Judge compares every observation with every receiver's table, and
+// judges what receivers answered when asked (see Answer).
+//
+// When obs holds the relay's client certificates (RoleClient), they are
+// what permit_tls_clientcerts judges: the certificates its smtpd serves
+// are then only compared with them, not with the tables.
+func Judge(cfg Config, obs []Observation, recv []Receiver, answers ...Answer) Verdict {
 	j := judge{cfg: cfg, v: Verdict{Result: nagios.Result{Name: "RELAY_FINGERPRINT"}}}
-	j.run(obs, recv)
+	j.run(obs, recv, answers)
 	return j.v
 }
 
@@ -296,10 +362,12 @@ func (j *judge) add(s nagios.State, summary, long string) {
 	}
 }
 
-func (j *judge) run(obs []Observation, recv []Receiver) {
+func (j *judge) run(obs []Observation, recv []Receiver, answers []Answer) {
 	r := &j.v.Result
 	probed, failed := 0, 0
 	minDays := math.Inf(1)
+	clients := slices.ContainsFunc(obs, func(o Observation) bool { return o.Role == RoleClient })
+	addrs := map[string]bool{} // an address serving several certificates is one relay
 
 	for _, rc := range recv {
 		if rc.Err != nil {
@@ -308,7 +376,8 @@ func (j *judge) run(obs []Observation, recv []Receiver) {
 	}
 
 	for oi, o := range obs {
-		if o.Addr != "" {
+		if o.Addr != "" && !addrs[o.Addr] {
+			addrs[o.Addr] = true
 			probed++
 		}
 		leaf := o.Leaf()
@@ -321,12 +390,19 @@ func (j *judge) run(obs []Observation, recv []Receiver) {
 			if state == nagios.OK {
 				state = nagios.Unknown // the zero Config: UNKNOWN, as documented
 			}
-			if o.Addr == "" || errors.Is(o.Err, context.DeadlineExceeded) {
+			switch {
+			case o.Fatal:
+				state = nagios.Critical
+			case o.Addr == "" || errors.Is(o.Err, context.DeadlineExceeded):
 				// A certificate file we cannot read is bad input, and the
 				// plugin's own deadline says nothing about the relay.
 				state = nagios.Unknown
 			}
 			j.add(state, msg, msg)
+			continue
+		}
+		if clients && o.Role == RoleServer && o.Addr != "" {
+			j.serverNote(o, obs)
 			continue
 		}
 		prints := j.cfg.Fingerprints(leaf)
@@ -349,6 +425,9 @@ func (j *judge) run(obs []Observation, recv []Receiver) {
 	}
 
 	j.differing(obs)
+	for _, a := range answers {
+		j.answer(a, obs)
+	}
 	for _, rc := range recv {
 		if rc.Table != nil {
 			j.tableNotes(rc)
@@ -361,7 +440,7 @@ func (j *judge) run(obs []Observation, recv []Receiver) {
 	})
 	switch {
 	case len(j.problems) == 0:
-		r.Summary = j.okSummary(obs, recv, minDays)
+		r.Summary = j.okSummary(obs, recv, answers, minDays)
 	case len(j.problems) == 1:
 		r.Summary = j.problems[0].text
 	default:
@@ -442,7 +521,7 @@ func formatDays(d float64) string {
 	return fmt.Sprintf("%d days", n)
 }
 
-func (j *judge) okSummary(obs []Observation, recv []Receiver, minDays float64) string {
+func (j *judge) okSummary(obs []Observation, recv []Receiver, answers []Answer, minDays float64) string {
 	tables := "1 table"
 	if len(recv) != 1 {
 		tables = fmt.Sprintf("%d tables", len(recv))
@@ -455,13 +534,40 @@ func (j *judge) okSummary(obs []Observation, recv []Receiver, minDays float64) s
 		}
 		tables = fmt.Sprintf("%s of %s", lists, tables)
 	}
-	var s string
-	switch n := len(obs); n {
-	case 1:
-		s = fmt.Sprintf("%s listed in %s", obs[0].Where(), tables)
-	default:
-		s = fmt.Sprintf("all %d relay certificates listed in %s", n, tables)
+	// The judged observations: the client certificates when known.
+	judged := obs
+	if slices.ContainsFunc(obs, func(o Observation) bool { return o.Role == RoleClient }) {
+		judged = slices.DeleteFunc(slices.Clone(obs), func(o Observation) bool { return o.Role != RoleClient })
 	}
+	what, n := "relay certificates", len(judged)
+	if n == 0 {
+		return "nothing to judge"
+	}
+	if judged[0].Role == RoleClient {
+		what = "client certificates"
+	}
+	var parts []string
+	if len(recv) > 0 {
+		switch n {
+		case 1:
+			parts = append(parts, fmt.Sprintf("%s listed in %s", judged[0].Where(), tables))
+		default:
+			parts = append(parts, fmt.Sprintf("all %d %s listed in %s", n, what, tables))
+		}
+	}
+	if asked := receiversAsked(answers); asked > 0 {
+		whom := "1 receiver"
+		if asked != 1 {
+			whom = fmt.Sprintf("%d receivers", asked)
+		}
+		switch n {
+		case 1:
+			parts = append(parts, fmt.Sprintf("%s may relay through %s", judged[0].Where(), whom))
+		default:
+			parts = append(parts, fmt.Sprintf("all %d %s may relay through %s", n, what, whom))
+		}
+	}
+	s := strings.Join(parts, "; ")
 	if !math.IsInf(minDays, 1) {
 		s += fmt.Sprintf(", valid %s or more", formatDays(minDays))
 	}
@@ -471,32 +577,62 @@ func (j *judge) okSummary(obs []Observation, recv []Receiver, minDays float64) s
 // differing warns when the addresses of one relay name present different
 // certificates: a half-finished renewal, or a relay that is several.
 func (j *judge) differing(obs []Observation) {
-	byName := map[string][]Observation{}
+	type addr struct {
+		addr  string
+		certs []*x509.Certificate
+	}
+	byName := map[string][]addr{}
 	var names []string
 	for _, o := range obs {
 		if o.Addr == "" || o.Leaf() == nil {
 			continue
 		}
-		if _, ok := byName[o.Name]; !ok {
+		list, ok := byName[o.Name]
+		if !ok {
 			names = append(names, o.Name)
 		}
-		byName[o.Name] = append(byName[o.Name], o)
+		if i := len(list) - 1; i >= 0 && list[i].addr == o.Addr {
+			list[i].certs = append(list[i].certs, o.Leaf())
+		} else {
+			list = append(list, addr{o.Addr, []*x509.Certificate{o.Leaf()}})
+		}
+		byName[o.Name] = list
+	}
+	same := func(a, b []*x509.Certificate) bool {
+		return len(a) == len(b) && !slices.ContainsFunc(a, func(c *x509.Certificate) bool {
+			return !slices.ContainsFunc(b, c.Equal)
+		})
 	}
 	for _, name := range names {
 		list := byName[name]
-		first := list[0].Leaf()
 		var other []string
-		for _, o := range list[1:] {
-			if !first.Equal(o.Leaf()) {
-				other = append(other, o.Addr)
+		for _, a := range list[1:] {
+			if !same(list[0].certs, a.certs) {
+				other = append(other, a.addr)
 			}
 		}
 		if len(other) > 0 {
 			text := fmt.Sprintf("%s: addresses present different certificates (%s differs from %s)",
-				name, strings.Join(other, ", "), list[0].Addr)
+				name, strings.Join(other, ", "), list[0].addr)
 			j.add(nagios.Warning, text, text)
 		}
 	}
+}
+
+// serverNote says, for a certificate the relay's smtpd serves when its
+// client certificates are known, whether the client presents the same
+// key: if not, a probe of the smtpd from elsewhere tells nothing about
+// relaying.
+func (j *judge) serverNote(o Observation, obs []Observation) {
+	key := o.Leaf().RawSubjectPublicKeyInfo
+	for _, c := range obs {
+		if c.Role == RoleClient && c.Leaf() != nil && bytes.Equal(c.Leaf().RawSubjectPublicKeyInfo, key) {
+			j.long = append(j.long, fmt.Sprintf("[OK] %s: its smtpd serves the key that %s presents", o.Where(), c.Where()))
+			return
+		}
+	}
+	j.long = append(j.long, fmt.Sprintf("[OK] %s: its smtpd serves %s %s, a key no client certificate of this relay has: a probe of its smtpd tells nothing about relaying (not judged)",
+		o.Where(), j.cfg.Digest, j.cfg.Digest.PublicKey(o.Leaf())))
 }
 
 // tableNotes warns about what in a table can never match or postmap skips.
@@ -618,4 +754,28 @@ func isWord(s string) bool {
 		}
 	}
 	return true
+}
+
+// Prepend puts problems found outside the judgement (what postconf says
+// of the receiver, say) before the verdict's own: each text gets a long
+// line of state s at the top, the result is raised to s, and the status
+// line starts with the first text.
+func (v *Verdict) Prepend(s nagios.State, texts ...string) {
+	if len(texts) == 0 {
+		return
+	}
+	r := &v.Result
+	r.Raise(s)
+	long := make([]string, 0, len(texts)+len(r.Long))
+	for _, t := range texts {
+		long = append(long, "["+s.String()+"] "+t)
+	}
+	r.Long = append(long, r.Long...)
+	summary := texts[0]
+	if n := len(texts) - 1; n == 1 {
+		summary += " (and 1 more problem)"
+	} else if n > 1 {
+		summary += fmt.Sprintf(" (and %d more problems)", n)
+	}
+	r.Summary = summary + "; " + r.Summary
 }

@@ -69,7 +69,7 @@ func (j *judge) listing(oi int, o Observation, prints []Print, want Print, recv 
 				sourceOnly.Table.Path, sourceOnly.Compiled, sourceOnly.Spec)
 		}
 		j.add(nagios.Critical,
-			fmt.Sprintf("%s presents %s %s, %s in %s", o.Where(), j.cfg.Digest, want.Value, why, list),
+			fmt.Sprintf("%s presents %s %s fingerprint %s, %s in %s", o.Where(), j.cfg.Digest, want.kindName(), want.Value, why, list),
 			fmt.Sprintf("%s: %s (%s %s); add: %s %s", where, why, j.cfg.Digest, strings.Join(fps, ", "), want.Value, Label(o)))
 		return
 	}

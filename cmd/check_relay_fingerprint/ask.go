@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"net/netip"
+
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/receiver"
+)
+
+// receiverFlags ask receivers themselves whether the relay's client
+// certificates may relay (lib/receiver).
+type receiverFlags struct {
+	Receivers []string `name:"receiver" sep:"none" placeholder:"HOST[:PORT]" group:"Receivers" help:"Ask this receiver (port 25 unless given) whether each client certificate of --relay-postconf or --client-chain may relay: STARTTLS presenting it, MAIL FROM, RCPT TO, then RSET and QUIT; never DATA, so no mail is sent. Needs no table; repeatable."`
+	Rcpt      string   `placeholder:"ADDR" default:"${default_rcpt}" group:"Receivers" help:"Recipient of the RCPT TO test: an address in a domain the receiver relays to only for trusted clients, never one of its own domains (that would be accepted whatever the certificate). Default: ${default}."`
+	MailFrom  string   `name:"mail-from" placeholder:"ADDR" default:"<>" group:"Receivers" help:"Sender of the MAIL FROM test. Default: ${default}, the null sender."`
+}
+
+// validate refuses --receiver without a client certificate to present,
+// and addresses that cannot be sent.
+func (f *receiverFlags) check(t *targetFlags) error {
+	if len(f.Receivers) == 0 {
+		return nil
+	}
+	if t.RelayPostconf == nil && len(t.ClientChains) == 0 {
+		return usagef("--receiver needs the client certificates to present, with their keys: give --relay-postconf [CONFIG_DIR] or --client-chain PATH")
+	}
+	if err := f.options(t).Validate(); err != nil {
+		return usagef("--receiver: %v", err)
+	}
+	return nil
+}
+
+func (f *receiverFlags) options(t *targetFlags) receiver.AllOptions {
+	network := "ip"
+	switch {
+	case t.IPv4:
+		network = "ip4"
+	case t.IPv6:
+		network = "ip6"
+	}
+	return receiver.AllOptions{
+		Options: receiver.Options{EHLO: t.EHLO, MailFrom: f.MailFrom, Rcpt: f.Rcpt},
+		Network: network,
+		Resolve: func(ctx context.Context, host, network string) ([]netip.Addr, error) {
+			return resolve(ctx, nil, host, network)
+		},
+		Control: true,
+	}
+}
+
+// ask asks every receiver about every client certificate observed with
+// its key, all at once under ctx, and returns the answers for check.Judge.
+func (f *receiverFlags) ask(ctx context.Context, t *targetFlags, obs []observed) ([]check.Answer, error) {
+	if len(f.Receivers) == 0 {
+		return nil, nil
+	}
+	var certs []tls.Certificate
+	var index []int // certs[i] is obs[index[i]]
+	for i, o := range obs {
+		if o.Role != check.RoleClient || o.Leaf() == nil || o.Key == nil {
+			continue
+		}
+		c := tls.Certificate{PrivateKey: o.Key, Leaf: o.Leaf()}
+		for _, x := range o.Chain {
+			c.Certificate = append(c.Certificate, x.Raw)
+		}
+		certs = append(certs, c)
+		index = append(index, i)
+	}
+	if len(certs) == 0 {
+		return nil, nil // the check says why there is none
+	}
+	got, err := receiver.AskAll(ctx, f.Receivers, certs, f.options(t))
+	if err != nil {
+		return nil, usagef("--receiver: %v", err)
+	}
+	answers := make([]check.Answer, len(got))
+	for i, a := range got {
+		ans := check.Answer{Receiver: a.Receiver, Addr: a.Addr, Obs: -1, Err: a.Err}
+		if a.Cert >= 0 {
+			ans.Obs = index[a.Cert]
+		}
+		if r := a.Result; r != nil && a.Err == nil {
+			ans.Verdict = check.Other
+			switch r.Verdict {
+			case receiver.Accepted:
+				ans.Verdict = check.Accepted
+			case receiver.Refused:
+				ans.Verdict = check.Refused
+			}
+			switch {
+			case r.Rcpt != nil:
+				ans.Reply = r.Rcpt.String()
+			case r.Mail != nil:
+				ans.Reply = "MAIL FROM: " + r.Mail.String()
+			}
+			ans.Hints = r.Hints()
+		} else if a.Result != nil {
+			ans.Hints = a.Result.Hints()
+		}
+		answers[i] = ans
+	}
+	return answers, nil
+}
