@@ -320,8 +320,13 @@ func fixRelays(obs []observed) []fix.Relay {
 			relays = append(relays, fix.Relay{Name: name, Label: check.Label(o.Observation), Complete: true})
 		}
 		leaf := o.Leaf()
-		if leaf == nil {
+		if leaf == nil || !o.complete {
+			// An address that may serve a certificate not seen (a key
+			// type that could not be asked for) may still present the
+			// entry a replace would drop: only add.
 			relays[i].Complete = false
+		}
+		if leaf == nil {
 			continue
 		}
 		if !slices.ContainsFunc(relays[i].Certs, func(c fix.Cert) bool { return c.Leaf().Equal(leaf) }) {

@@ -424,3 +424,41 @@ func TestRunFixTrustPerRelay(t *testing.T) {
 		})
 	}
 }
+
+// TestRunFixOnlyAddsUnlessAllSeen is issue 14 item 4's rule, wired: a relay
+// that only speaks TLS 1.3 cannot be asked for its RSA and ECDSA
+// certificates one by one (Go's client has no say in TLS 1.3), so one it
+// serves may be unseen and still be what its client presents: the fix
+// adds the new key and keeps the old entry. Served whole (TLS 1.2 too), the
+// same relay has its old entry replaced.
+func TestRunFixOnlyAddsUnlessAllSeen(t *testing.T) {
+	t.Parallel()
+	oldCert := rtCert(t, "cliff.example.org", 90)
+	newCert := rtCert(t, "cliff.example.org", 90)
+	oldKey := fingerprint.SHA256.PublicKey(oldCert.Leaf)
+	newKey := fingerprint.SHA256.PublicKey(newCert.Leaf)
+	stale := oldKey + " cliff.example.org\n"
+	for _, tc := range []struct {
+		name string
+		min  uint16
+		want string
+		out  string
+	}{
+		{"TLS 1.3 only: only adds", tls.VersionTLS13, stale + newKey + " cliff.example.org\n", "not asked (the server refuses TLS 1.2"},
+		{"TLS 1.2 too: replaces", tls.VersionTLS12, newKey + " cliff.example.org\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := rtServeTLS(t, ln, &tls.Config{Certificates: []tls.Certificate{newCert}, MinVersion: tc.min}, false)
+			path := rtWrite(t, t.TempDir(), "rc", stale)
+			code, out, errOut := rtRun(t, "-H", addr, "--table", "texthash:"+path, "--fix-to", "-", "--fix-trust", "any")
+			if code != exitCritical || out != tc.want || !strings.Contains(errOut, tc.out) {
+				t.Errorf("exit %d, table %q, want %q and a status naming %q\n%s", code, out, tc.want, tc.out, errOut)
+			}
+		})
+	}
+}

@@ -207,6 +207,21 @@ func displayName(host string, port, defPort int) string {
 	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
+// seenAll reports whether every RSA and ECDSA certificate of an address
+// was seen, for the fix's rule that only adds otherwise. An Ed25519
+// certificate beside an ECDSA one cannot be asked for with Go's TLS client
+// (the output says so): counting that as unseen would make the fix only
+// add, never replace, for every ECDSA relay, and keep every retired key
+// trusted; a relay holding both is rare enough to be the documented limit.
+func seenAll(s *probe.Served) bool {
+	for _, k := range s.KeyTypes {
+		if k.KeyType != probe.KeyEd25519 && k.Status != probe.Found && k.Status != probe.Absent {
+			return false
+		}
+	}
+	return true
+}
+
 // probeAddr finds every certificate one address serves (probe.ProbeAll):
 // one observation per distinct certificate, named by key type when there
 // are several, or one that says why there is none.
@@ -227,7 +242,7 @@ func probeAddr(ctx context.Context, name, host string, a netip.Addr, port int, p
 		if !res.Proven() || len(res.Certs) == 0 {
 			continue
 		}
-		o := observed{Observation: base, probe: res, complete: served.Complete()}
+		o := observed{Observation: base, probe: res, complete: seenAll(served)}
 		o.Chain, o.Handshake = res.Certs, res.Timings.TLS
 		obs = append(obs, o)
 	}

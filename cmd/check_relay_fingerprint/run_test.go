@@ -95,11 +95,16 @@ func rtServeAt(t testing.TB, addr string, cert tls.Certificate) string {
 // rtServeOn serves go-smtp on ln until the test ends.
 func rtServeOn(t testing.TB, ln net.Listener, cert tls.Certificate, implicit bool) string {
 	t.Helper()
+	return rtServeTLS(t, ln, &tls.Config{Certificates: []tls.Certificate{cert}}, implicit)
+}
+
+// rtServeTLS serves go-smtp on ln with cfg until the test ends.
+func rtServeTLS(t testing.TB, ln net.Listener, cfg *tls.Config, implicit bool) string {
+	t.Helper()
 	s := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return rtSession{}, nil }))
 	s.Domain = "relay.test"
 	s.ErrorLog = log.New(io.Discard, "", 0)
 	s.ReadTimeout, s.WriteTimeout = time.Minute, time.Minute
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
 	served := ln
 	if implicit {
 		served = tls.NewListener(ln, cfg)

@@ -164,7 +164,10 @@ func (o Observation) Reason() string {
 	if o.Err != nil {
 		msg = o.Err.Error()
 	}
-	if o.Addr != "" && net.ParseIP(o.Host) == nil && !strings.Contains(msg, o.Host) {
+	switch {
+	case o.Role == RoleClient && o.Name != "" && !strings.Contains(msg, o.Name):
+		msg = o.Name + ": " + msg
+	case o.Addr != "" && net.ParseIP(o.Host) == nil && !strings.Contains(msg, o.Host):
 		msg = o.Name + ": " + msg
 	}
 	return msg
