@@ -474,12 +474,6 @@ func longName(flag string, help map[string]helpFlag) (string, bool) {
 
 const icingaFile = "icinga2/check_relay_fingerprint.conf"
 
-// pendingFlags are flags of the relay side (issue 14) that the contrib
-// files pass before the plugin has them: the CheckCommand may pass them
-// while --help does not list them yet. Once --help lists them they are
-// checked like every other flag, and this list can go.
-var pendingFlags = map[string]bool{"relay-postconf": true, "receiver": true, "rcpt": true}
-
 // TestIcinga2CommandsMatchHelp: the CheckCommand passes every flag of the
 // check (but --help and --version) and nothing else; the EventCommand
 // passes only real flags, --fix among them, and explicit orders (sudoers
@@ -495,9 +489,6 @@ func TestIcinga2CommandsMatchHelp(t *testing.T) {
 		passed := map[string]bool{}
 		for _, a := range icingaArguments(t, conf, `object CheckCommand "relay_fingerprint"`) {
 			long, ok := longName(a.flag, help)
-			if !ok && pendingFlags[strings.TrimPrefix(a.flag, "--")] {
-				continue
-			}
 			if !ok {
 				t.Errorf("argument %q passes %q, which `check_relay_fingerprint --help` does not list", a.name, a.flag)
 				continue
