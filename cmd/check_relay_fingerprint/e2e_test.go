@@ -341,7 +341,8 @@ func (w *e2eWorld) testStale(t *testing.T) {
 			src:      e2eEntry(fp, e2eRelayName),
 			removeDB: true,
 			smtp:     451, code: exitCritical,
-			output: ".db does not exist: Postfix answers every relay 451 4.3.0 (lookup failure); run postmap " + w.recv.TableSpec(),
+			output: ".db does not exist: Postfix answers every relay 451 4.3.0 (lookup failure); run postmap " + w.recv.TableSpec() +
+				"; or, to have Postfix read the source file as it is, without postmap, name it texthash:" + w.recv.TablePath,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

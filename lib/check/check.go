@@ -649,6 +649,9 @@ func (j *judge) tableNotes(rc Receiver) {
 		// Postfix answers "451 4.3.0 Temporary lookup failure" to every
 		// client while the compiled table is missing.
 		text := fmt.Sprintf("%s: %s does not exist: Postfix answers every relay 451 4.3.0 (lookup failure); run postmap %s", spec, stale, spec)
+		if h := rc.Spec.TexthashHint(); h != "" {
+			text += "; " + h
+		}
 		j.add(nagios.Critical, text, text)
 	case rc.Age == AgeOlder:
 		text := fmt.Sprintf("%s: %s is older than its source: Postfix still uses the old table; run postmap %s", spec, stale, spec)
