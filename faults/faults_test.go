@@ -21,7 +21,6 @@ import (
 	"unicode/utf8"
 )
 
-
 // bin is the plugin built by TestMain.
 var bin string
 
