@@ -635,3 +635,24 @@ func TestRunFixHardLinkedTable(t *testing.T) {
 		t.Errorf("--diff --break-links: exit %d, want a usage error:\n%s", code, out)
 	}
 }
+
+// TestRunFixToOtherTableOfTheList: --fix-to naming a table of the list
+// that the fix does not go to would overwrite it with the list head's
+// corrected content: refused, nothing written.
+func TestRunFixToOtherTableOfTheList(t *testing.T) {
+	t.Parallel()
+	cert := rtCert(t, "cliff.example.org", 90)
+	addr := rtServe(t, cert, false)
+	dir := t.TempDir()
+	head := rtWrite(t, dir, "head", "# head\n")
+	second := rtWrite(t, dir, "second", "# second\n")
+	code, out, _ := rtRun(t, "-H", addr, "--table", "texthash:"+head+", texthash:"+second, "--fix-to", second, "--fix-trust", "any")
+	if code != 2 || !strings.Contains(out, "\n[UNKNOWN] fix refused: --fix-to "+second+" is texthash:"+second+", another table of the relay_clientcerts list") {
+		t.Errorf("--fix-to the list's second table: exit %d, want 2 with an UNKNOWN refusal:\n%s", code, out)
+	}
+	for path, want := range map[string]string{head: "# head\n", second: "# second\n"} {
+		if got, _ := os.ReadFile(path); string(got) != want {
+			t.Errorf("%s = %q, want %q untouched", path, got, want)
+		}
+	}
+}
