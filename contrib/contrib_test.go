@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,9 +21,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under fixtures/contrib")
+	goldenfile "github.com/check-relay-fingerprint/check_relay_fingerprint/internal/golden"
+)
 
 // fixtures is where this package's fixtures live, relative to the package.
 const fixtures = "../fixtures/contrib"
@@ -553,13 +552,5 @@ func normalizeArgv(args []string) string {
 // rewrites it with -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join(fixtures, name)
-	if *update {
-		writeFile(t, path, got, 0o644)
-		return
-	}
-	want := readFile(t, path)
-	if got != want {
-		t.Errorf("%s differs (go test -run %s -update ./contrib to accept)\ngot:\n%s\nwant:\n%s", path, t.Name(), got, want)
-	}
+	goldenfile.Compare(t, filepath.Join(fixtures, name), []byte(got))
 }

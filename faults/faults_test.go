@@ -21,8 +21,6 @@ import (
 	"unicode/utf8"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under fixtures/faults")
-
 // bin is the plugin built by TestMain.
 var bin string
 

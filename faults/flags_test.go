@@ -1,10 +1,11 @@
 package faults
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	goldenfile "github.com/check-relay-fingerprint/check_relay_fingerprint/internal/golden"
 )
 
 // TestBadFlags: every bad flag value is a usage error: exit 3, one status
@@ -64,20 +65,5 @@ func TestBadFlags(t *testing.T) {
 // golden compares got with the golden file, or writes it with -update.
 func golden(t *testing.T, path, got string) {
 	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./faults -run TestBadFlags -update to write it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s:\n got: %q\nwant: %q", path, got, want)
-	}
+	goldenfile.Compare(t, path, []byte(got))
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -20,15 +21,16 @@ import (
 
 // fixFlags are the remediation flags of the check command.
 type fixFlags struct {
-	Fix       bool   `group:"Remediation" help:"Rewrite each --table in place so every relay's current certificate is listed, then run postmap (and postfix reload with --reload)."`
-	FixTo     string `name:"fix-to" placeholder:"PATH" group:"Remediation" help:"Write the corrected table to PATH instead (exactly one table or relay_clientcerts list, from --table or --postconf); - writes it to stdout and the status to stderr."`
-	Diff      bool   `group:"Remediation" help:"Print a unified diff of what --fix would change; change nothing."`
-	NoPostmap bool   `name:"no-postmap" group:"Remediation" help:"With --fix: do not run postmap."`
-	Reload    bool   `group:"Remediation" help:"With --fix: run postfix reload after postmap."`
-	KeepOld   bool   `name:"keep-old" group:"Remediation" help:"Keep replaced entries (a rollover window): add new lines instead of replacing stale keys."`
-	Backup    bool   `group:"Remediation" help:"With --fix: keep the previous table as PATH.bak."`
-	FixTrust  string `name:"fix-trust" enum:"verify,any" default:"verify" group:"Remediation" help:"verify: only write fingerprints of certificates that verify for the relay's name (system roots or --ca-file) and are valid now; any: write whatever is presented (self-signed setups; see README: whoever answers for the relay's name can then relay). Default: ${default}."`
-	CAFile    string `name:"ca-file" placeholder:"PATH" group:"Remediation" help:"PEM file of CA certificates to verify relay certificates with, instead of the system roots."`
+	Fix        bool   `group:"Remediation" help:"Rewrite each --table in place so every relay's current certificate is listed, then run postmap (and postfix reload with --reload)."`
+	FixTo      string `name:"fix-to" placeholder:"PATH" group:"Remediation" help:"Write the corrected table to PATH instead (exactly one table or relay_clientcerts list, from --table or --postconf): a new regular file, or a regular file replaced under its lock with its owner and mode kept, never a link or a device; PATH naming the table itself updates it under its lock, without postmap; - writes it to stdout and the status to stderr."`
+	Diff       bool   `group:"Remediation" help:"Print a unified diff of what --fix would change; change nothing."`
+	NoPostmap  bool   `name:"no-postmap" group:"Remediation" help:"With --fix: do not run postmap."`
+	Reload     bool   `group:"Remediation" help:"With --fix: run postfix reload after postmap."`
+	KeepOld    bool   `name:"keep-old" group:"Remediation" help:"Keep replaced entries (a rollover window): add new lines instead of replacing stale keys."`
+	Backup     bool   `group:"Remediation" help:"With --fix: keep the previous table as PATH.bak."`
+	BreakLinks bool   `name:"break-links" group:"Remediation" help:"With --fix or --fix-to: replace a file that has other hard links (they keep the old table); without it such a file is refused."`
+	FixTrust   string `name:"fix-trust" enum:"verify,any" default:"verify" group:"Remediation" help:"verify: only write fingerprints of certificates that verify for the relay's name (system roots or --ca-file) and are valid now; any: write whatever is presented (self-signed setups; see README: whoever answers for the relay's name can then relay). Default: ${default}."`
+	CAFile     string `name:"ca-file" placeholder:"PATH" group:"Remediation" help:"PEM file of CA certificates to verify relay certificates with, instead of the system roots."`
 
 	EventState     *string  `name:"event-state" placeholder:"$SERVICESTATE$" group:"Event handler" help:"Run as an event handler: the service state (OK, WARNING, CRITICAL or UNKNOWN); act only on the states of --fix-on-state. Any other value, empty included, is refused and nothing is done."`
 	EventStateType *string  `name:"event-state-type" placeholder:"$SERVICESTATETYPE$" group:"Event handler" help:"The state type (SOFT or HARD); act only on --fix-on-type. Needed with --event-state unless --fix-on-type is SOFT,HARD."`
@@ -51,6 +53,9 @@ func (f *fixFlags) validateFix() error {
 	}
 	if (f.NoPostmap || f.Reload || f.Backup) && !f.Fix {
 		return usagef("--no-postmap, --reload and --backup go with --fix")
+	}
+	if f.BreakLinks && !f.Fix && f.FixTo == "" {
+		return usagef("--break-links goes with --fix or --fix-to")
 	}
 	if f.EventState == nil {
 		return nil
@@ -146,7 +151,15 @@ func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observ
 		res.Long = append(res.Long, "[FIX] "+msg)
 		res.Summary += "; " + msg
 	}
-	req, err := c.fixRequest(cfg, obs, recv, configDir)
+	// --fix-to naming the table itself is an update of that table: under
+	// its lock, re-planned on what is read under it, never a plain write.
+	self, err := c.fixToTable(recv)
+	if err != nil {
+		note(nagios.Unknown, "fix refused: "+err.Error())
+		return failed
+	}
+	broken := map[string]int{} // table path -> hard links left with the old table
+	req, err := c.fixRequest(cfg, obs, recv, configDir, self, broken)
 	if err != nil {
 		note(nagios.Unknown, "fix refused: "+err.Error())
 		return failed
@@ -164,7 +177,7 @@ func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observ
 		case tr.Err != nil && req.Mode == fix.Preview:
 			note(nagios.Unknown, "fix refused: "+tr.Err.Error())
 		case tr.Err != nil:
-			note(nagios.Unknown, "fix: "+tr.Err.Error())
+			note(nagios.Unknown, "fix: "+writeError(tr.Err))
 		case c.Diff:
 			// A refused fix writes nothing anyway: its diff is shown,
 			// marked, for the admin to judge.
@@ -181,21 +194,33 @@ func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observ
 			done(fmt.Sprintf("diff: %s in %s, nothing written", countChanges(tr.Changes), spec))
 		case tr.Refused != nil:
 			note(nagios.Unknown, "fix refused: "+refusal(tr.Refused))
+		case c.FixTo != "" && self != "":
+			changes(tr)
+			what := fmt.Sprintf("fix: %s of %s written to %s, the table itself, under its lock", countChanges(tr.Changes), spec, c.FixTo)
+			if tr.Postmap == fix.Skipped {
+				what += "; postmap not run (--fix-to): Postfix does not see it yet"
+			}
+			done(what + linksNote(broken[tr.Spec.Path]))
 		case c.FixTo != "":
 			changes(tr)
 			if c.FixTo == "-" {
 				out.Write(tr.After)
-			} else if err := remedy.WriteFile(c.FixTo, tr.After, 0o644); err != nil {
-				note(nagios.Critical, "fix: "+err.Error())
+				done(fmt.Sprintf("fix: %s of %s written to %s", countChanges(tr.Changes), spec, c.FixTo))
 				continue
 			}
-			done(fmt.Sprintf("fix: %s of %s written to %s", countChanges(tr.Changes), spec, c.FixTo))
+			r, err := remedy.Write(ctx, c.FixTo, tr.After, 0o644, remedy.Options{BreakLinks: c.BreakLinks})
+			if err != nil {
+				note(nagios.Unknown, "fix: "+writeError(err))
+				continue
+			}
+			done(fmt.Sprintf("fix: %s of %s written to %s", countChanges(tr.Changes), spec, c.FixTo) + linksNote(r.BrokenLinks))
 		default:
 			changes(tr)
 			what := fmt.Sprintf("fix: %s in %s", countChanges(tr.Changes), spec)
 			if tr.Backup != "" {
 				what += ", backup " + tr.Backup
 			}
+			what += linksNote(broken[tr.Spec.Path])
 			switch tr.Postmap {
 			case fix.Skipped:
 				what += "; postmap not run (--no-postmap): Postfix does not see it yet"
@@ -218,6 +243,58 @@ func (c *checkCmd) remediate(ctx context.Context, cfg check.Config, obs []observ
 	return failed
 }
 
+// writeError says why a table or --fix-to file was not written; a table
+// refused for its hard links names --break-links.
+func writeError(err error) string {
+	var hl *remedy.HardLinkError
+	if errors.As(err, &hl) {
+		return fmt.Sprintf("refusing to replace %s: it has %d hard links, and replacing it would leave the other %d with the old table; hint: make the other names symlinks to %s, or give --break-links to replace it anyway",
+			hl.Path, hl.Links, hl.Links-1, hl.Path)
+	}
+	return err.Error()
+}
+
+// linksNote says, for a file replaced with --break-links, that its other
+// hard links still hold the old table.
+func linksNote(n int) string {
+	switch n {
+	case 0:
+		return ""
+	case 1:
+		return "; the table had 1 other hard link; it still holds the old table"
+	}
+	return fmt.Sprintf("; the table had %d other hard links; they still hold the old table", n)
+}
+
+// fixToTable tells whether --fix-to names the file of a table the check
+// read, as the file system resolves both, and returns the --fix-to path
+// then ("" otherwise, and for - or a path that does not exist). A --fix-to
+// naming a table of the list that the fix does not go to is refused: the
+// corrected list head would overwrite it.
+func (c *checkCmd) fixToTable(recv []check.Receiver) (string, error) {
+	if c.FixTo == "" || c.FixTo == "-" {
+		return "", nil
+	}
+	to, err := os.Stat(c.FixTo)
+	if err != nil {
+		return "", nil // a new file, or one remedy.Write will refuse
+	}
+	head := true
+	for _, rc := range recv {
+		if rc.Table == nil {
+			continue
+		}
+		if fi, err := os.Stat(rc.Spec.Path); err == nil && os.SameFile(fi, to) {
+			if !head {
+				return "", fmt.Errorf("--fix-to %s is %s, another table of the relay_clientcerts list than the one the fix goes to; hint: give another path, or --fix", c.FixTo, rc.Spec)
+			}
+			return c.FixTo, nil
+		}
+		head = false
+	}
+	return "", nil
+}
+
 // refusal says why trust refused a fix, and what the admin can do.
 func refusal(err error) string {
 	return err.Error() + "; hint: give the issuing CA with --ca-file, or --fix-trust any for self-signed relays (see README, trust)"
@@ -225,7 +302,11 @@ func refusal(err error) string {
 
 // fixRequest turns the flags, the observations and the tables into
 // lib/fix's request, with remedy's write, postmap and reload as its hooks.
-func (c *checkCmd) fixRequest(cfg check.Config, obs []observed, recv []check.Receiver, configDir string) (fix.Request, error) {
+// self, when set, is the --fix-to path naming the table itself: the table
+// is then updated through that path (Write mode, without postmap). Each
+// table written records in broken how many other hard links kept its old
+// content (--break-links).
+func (c *checkCmd) fixRequest(cfg check.Config, obs []observed, recv []check.Receiver, configDir, self string, broken map[string]int) (fix.Request, error) {
 	req := fix.Request{
 		Relays:    fixRelays(obs),
 		Receivers: recv,
@@ -237,7 +318,12 @@ func (c *checkCmd) fixRequest(cfg check.Config, obs []observed, recv []check.Rec
 		Reload:    c.Reload,
 		Hooks: fix.Hooks{
 			Update: func(ctx context.Context, path string, backup bool, after func(bool) error, edit func([]byte) ([]byte, error)) (string, error) {
-				r, err := remedy.Update(ctx, path, remedy.Options{Backup: backup, After: after}, edit)
+				through := path
+				if self != "" {
+					through = self
+				}
+				r, err := remedy.Update(ctx, through, remedy.Options{Backup: backup, After: after, BreakLinks: c.BreakLinks}, edit)
+				broken[path] = r.BrokenLinks
 				return r.Backup, err
 			},
 			Stale: func(s table.Spec) bool {
@@ -250,6 +336,9 @@ func (c *checkCmd) fixRequest(cfg check.Config, obs []observed, recv []check.Rec
 	}
 	if c.Fix {
 		req.Mode = fix.Write
+	}
+	if self != "" {
+		req.Mode, req.NoPostmap = fix.Write, true
 	}
 	if c.CAFile != "" && !req.TrustAny {
 		cas, err := certfile.Read(c.CAFile)

@@ -462,3 +462,235 @@ func TestRunFixOnlyAddsUnlessAllSeen(t *testing.T) {
 		})
 	}
 }
+
+// TestRunFixToRefusesDevices: --fix-to writes only a regular file (issue
+// 13 item 7): /dev/stdout, as root, was replaced by a regular file; - is
+// the way to standard output, and the refusal says so.
+func TestRunFixToRefusesDevices(t *testing.T) {
+	t.Parallel()
+	cert := rtCert(t, "cliff.example.org", 90)
+	addr := rtServe(t, cert, false)
+	path := rtWrite(t, t.TempDir(), "relay_clientcerts", "# empty\n")
+	for _, to := range []string{"/dev/stdout", "/dev/null"} {
+		before, err := os.Lstat(to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, out, _ := rtRun(t, "-H", addr, "--table", "texthash:"+path, "--fix-to", to, "--fix-trust", "any")
+		if code != 2 || !strings.Contains(out, "\n[UNKNOWN] fix: ") || !strings.Contains(out, "refusing") || strings.Contains(out, "written to") {
+			t.Errorf("--fix-to %s: exit %d, want 2 (the check's verdict) with an UNKNOWN refusal:\n%s", to, code, out)
+		}
+		if to == "/dev/stdout" && !strings.Contains(out, "- writes to standard output") {
+			t.Errorf("--fix-to /dev/stdout: no hint that - writes to standard output:\n%s", out)
+		}
+		if after, err := os.Lstat(to); err != nil || after.Mode() != before.Mode() {
+			t.Fatalf("--fix-to %s changed it: mode %v, now %v (%v)", to, before.Mode(), after.Mode(), err)
+		}
+	}
+}
+
+// fxTableOf makes a texthash table owned by nobody in a directory of its
+// own, listing nothing yet, and returns its path.
+func fxTableOf(t *testing.T, content string) string {
+	t.Helper()
+	path := rtWrite(t, t.TempDir(), "relay_clientcerts", content)
+	if err := os.Chown(path, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestRunFixToSymlinkedTable: --fix-to onto a symlinked table replaced the
+// link with a plain file (issue 13 item 7). A link another user owns is
+// refused; a trusted link to the table itself is an update of the table,
+// through the link, which stays.
+func TestRunFixToSymlinkedTable(t *testing.T) {
+	t.Parallel()
+	cert := rtCert(t, "cliff.example.org", 90)
+	addr := rtServe(t, cert, false)
+	const src = "# relays\n"
+	want := src + rtPubkey(t, cert) + " cliff.example.org\n"
+
+	t.Run("link of another user refused", func(t *testing.T) {
+		real := fxTableOf(t, src)
+		link := filepath.Join(filepath.Dir(real), "rc")
+		if err := os.Symlink("relay_clientcerts", link); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Lchown(link, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		code, out, _ := rtRun(t, "-H", addr, "--table", "texthash:"+real, "--fix-to", link, "--fix-trust", "any")
+		if code != 2 || !strings.Contains(out, "\n[UNKNOWN] fix: refusing to write through "+link) {
+			t.Errorf("--fix-to LINK of nobody: exit %d, want 2 with an UNKNOWN refusal naming the link:\n%s", code, out)
+		}
+		if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("the link is no longer a link: %v, %v", fi.Mode(), err)
+		}
+		if got, _ := os.ReadFile(real); string(got) != src {
+			t.Errorf("the table was changed through an untrusted link: %q", got)
+		}
+	})
+
+	t.Run("trusted link to the table itself", func(t *testing.T) {
+		real := fxTableOf(t, src)
+		link := filepath.Join(filepath.Dir(real), "rc")
+		if err := os.Symlink("relay_clientcerts", link); err != nil {
+			t.Fatal(err)
+		}
+		code, out, _ := rtRun(t, "-H", addr, "--table", "texthash:"+link, "--fix-to", link, "--fix-trust", "any")
+		if code != 2 || !strings.Contains(out, "written to "+link+", the table itself, under its lock") {
+			t.Errorf("--fix-to the table's link: exit %d, want 2 with the table updated:\n%s", code, out)
+		}
+		if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("the link was replaced: %v, %v", fi.Mode(), err)
+		}
+		if got, _ := os.ReadFile(real); string(got) != want {
+			t.Errorf("table %q, want %q", got, want)
+		}
+	})
+}
+
+// TestRunFixToTableItself: --fix-to naming the table took no lock and gave
+// the table root's ownership (issue 13 item 7). Now it is an update of the
+// table: it waits for the table's lock, plans again on what it reads under
+// it (a line another fixer added meanwhile survives), and keeps the owner
+// and mode. The run is made to wait on the lock this test holds, and the
+// table is changed once the check has read it (inotify tells when).
+func TestRunFixToTableItself(t *testing.T) {
+	t.Parallel()
+	cert := rtCert(t, "cliff.example.org", 90)
+	addr := rtServe(t, cert, false)
+	const src = "# relays\n"
+	path := fxTableOf(t, src)
+
+	lock, err := os.OpenFile(path+".lock", os.O_RDONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	in, err := syscall.InotifyInit1(syscall.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(in)
+	if _, err := syscall.InotifyAddWatch(in, path, syscall.IN_CLOSE_NOWRITE); err != nil {
+		t.Fatal(err)
+	}
+
+	type result struct {
+		code int
+		out  string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, out, _ := rtRun(t, "-H", addr, "--table", "texthash:"+path, "--fix-to", path, "--fix-trust", "any")
+		done <- result{code, out}
+	}()
+	buf := make([]byte, 4096)
+	if _, err := syscall.Read(in, buf); err != nil { // the check has read the table
+		t.Fatal(err)
+	}
+	other := fxKey(0xAB) + " other.example.org\n"
+	if err := os.WriteFile(path, []byte(src+other), 0o640); err != nil { // in place, owner kept
+		t.Fatal(err)
+	}
+	syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	r := <-done
+
+	want := src + other + rtPubkey(t, cert) + " cliff.example.org\n"
+	if r.code != 2 || !strings.Contains(r.out, "written to "+path+", the table itself, under its lock") {
+		t.Errorf("--fix-to the table: exit %d, want 2 with the table updated:\n%s", r.code, r.out)
+	}
+	if got, _ := os.ReadFile(path); string(got) != want {
+		t.Errorf("table %q, want %q (the line written under the lock kept)", got, want)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 65534 || st.Gid != 65534 || fi.Mode().Perm() != 0o640 {
+		t.Errorf("table owner %d:%d mode %v, want 65534:65534 0640 kept", st.Uid, st.Gid, fi.Mode().Perm())
+	}
+}
+
+// TestRunFixHardLinkedTable: the atomic replace gives the table a new
+// inode, and its other hard links keep the old table (issue 13 item 8).
+// Refused, naming --break-links; with it, done and said.
+func TestRunFixHardLinkedTable(t *testing.T) {
+	t.Parallel()
+	cert := rtCert(t, "cliff.example.org", 90)
+	addr := rtServe(t, cert, false)
+	const src = "# relays\n"
+	want := src + rtPubkey(t, cert) + " cliff.example.org\n"
+	for _, mode := range []string{"--fix", "--fix-to"} {
+		t.Run(mode, func(t *testing.T) {
+			path := fxTableOf(t, src)
+			target := path
+			if mode == "--fix-to" {
+				target = filepath.Join(filepath.Dir(path), "copy")
+				rtWrite(t, filepath.Dir(path), "copy", "old copy\n")
+			}
+			other := target + ".other"
+			if err := os.Link(target, other); err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"-H", addr, "--table", "texthash:" + path, "--fix-trust", "any"}
+			if mode == "--fix-to" {
+				args = append(args, "--fix-to", target)
+			} else {
+				args = append(args, "--fix")
+			}
+			old, _ := os.ReadFile(target)
+			code, out, _ := rtRun(t, args...)
+			if code != 2 || !strings.Contains(out, "\n[UNKNOWN] fix: refusing to replace "+target+": it has 2 hard links") || !strings.Contains(out, "hint: ") || !strings.Contains(out, "give --break-links") {
+				t.Errorf("%s on a hard-linked file: exit %d, want 2 with an UNKNOWN refusal naming --break-links:\n%s", mode, code, out)
+			}
+			if got, _ := os.ReadFile(target); string(got) != string(old) {
+				t.Errorf("%s on a hard-linked file wrote it: %q", mode, got)
+			}
+
+			code, out, _ = rtRun(t, append(args, "--break-links")...)
+			if code != 2 || !strings.Contains(out, "the table had 1 other hard link; it still holds the old table") {
+				t.Errorf("%s --break-links: exit %d, want 2 with a note on the link:\n%s", mode, code, out)
+			}
+			if got, _ := os.ReadFile(target); string(got) != want {
+				t.Errorf("%s --break-links: %s holds %q, want %q", mode, target, got, want)
+			}
+			if got, _ := os.ReadFile(other); string(got) != string(old) {
+				t.Errorf("%s --break-links: the other link holds %q, want the old %q", mode, got, old)
+			}
+		})
+	}
+	code, out, _ := rtRun(t, "-H", addr, "--table", "texthash:/x", "--diff", "--break-links")
+	if code != 3 || !strings.Contains(out, "--break-links goes with --fix or --fix-to") {
+		t.Errorf("--diff --break-links: exit %d, want a usage error:\n%s", code, out)
+	}
+}
+
+// TestRunFixToOtherTableOfTheList: --fix-to naming a table of the list
+// that the fix does not go to would overwrite it with the list head's
+// corrected content: refused, nothing written.
+func TestRunFixToOtherTableOfTheList(t *testing.T) {
+	t.Parallel()
+	cert := rtCert(t, "cliff.example.org", 90)
+	addr := rtServe(t, cert, false)
+	dir := t.TempDir()
+	head := rtWrite(t, dir, "head", "# head\n")
+	second := rtWrite(t, dir, "second", "# second\n")
+	code, out, _ := rtRun(t, "-H", addr, "--table", "texthash:"+head+", texthash:"+second, "--fix-to", second, "--fix-trust", "any")
+	if code != 2 || !strings.Contains(out, "\n[UNKNOWN] fix refused: --fix-to "+second+" is texthash:"+second+", another table of the relay_clientcerts list") {
+		t.Errorf("--fix-to the list's second table: exit %d, want 2 with an UNKNOWN refusal:\n%s", code, out)
+	}
+	for path, want := range map[string]string{head: "# head\n", second: "# second\n"} {
+		if got, _ := os.ReadFile(path); string(got) != want {
+			t.Errorf("%s = %q, want %q untouched", path, got, want)
+		}
+	}
+}

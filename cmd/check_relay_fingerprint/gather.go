@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -109,7 +108,7 @@ func gather(ctx context.Context, f *targetFlags) ([]observed, []string, error) {
 		if err != nil {
 			return nil, nil, usagef("-H %s: %v", h, err)
 		}
-		key := strings.ToLower(net.JoinHostPort(host, strconv.Itoa(port)))
+		key := probe.EndpointKey(host, port)
 		if seen[key] {
 			continue // the same relay twice is probed once
 		}

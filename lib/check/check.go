@@ -488,6 +488,9 @@ func (j *judge) run(obs []Observation, recv []Receiver, answers []Answer) {
 			r.Perf = append(r.Perf, nagios.Perf{Label: "entries_" + name, Value: float64(rc.Len()), Min: ptr(0)})
 		}
 	}
+	// The same relay address given twice, say, would repeat a label: the
+	// JSON document and the status line get the same unique labels.
+	r.Perf = nagios.UniqueLabels(r.Perf)
 }
 
 func cmpState(a, b nagios.State) int {

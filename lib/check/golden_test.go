@@ -1,7 +1,6 @@
 package check_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -10,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -18,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/golden"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/certfile"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
@@ -25,8 +24,6 @@ import (
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/probe"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/table"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under fixtures/check (and write missing certificate fixtures)")
 
 const fixtures = "../../fixtures/check"
 
@@ -49,7 +46,7 @@ func loadGoldenCerts(t *testing.T) map[string]*x509.Certificate {
 	m := map[string]*x509.Certificate{}
 	for _, g := range goldenCerts {
 		path := filepath.Join(fixtures, g.file)
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && *update {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && golden.Updating() {
 			writeGoldenCert(t, path, g.file, g.cn, g.notBefore, g.notAfter)
 		}
 		certs, err := certfile.Read(path)
@@ -173,21 +170,7 @@ func TestJudgeGolden(t *testing.T) {
 			}
 			r := check.Judge(cfg, tt.obs, tt.recv).Result
 			checkPerf(t, r.Perf)
-			got := []byte(render(t, r))
-			path := filepath.Join(fixtures, tt.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("output differs from %s (run with -update and review the diff)\ngot:\n%s\nwant:\n%s", path, got, want)
-			}
+			golden.Compare(t, filepath.Join(fixtures, tt.name+".golden"), []byte(render(t, r)))
 		})
 	}
 }

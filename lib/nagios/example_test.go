@@ -52,5 +52,5 @@ func ExamplePerf_String() {
 	fmt.Println(nagios.Perf{Label: "it's", Value: math.NaN()})
 	// Output:
 	// 'tls handshake'=0.0000125s;;;;10
-	// 'it''s'=U
+	// it%27s=U
 }

@@ -132,7 +132,8 @@ func printable(s string) string {
 }
 
 // Render writes r in the format described in the package documentation, in
-// a single Write. It does not check the performance data; see [Perf.Validate].
+// a single Write. It does not check the performance data (see
+// [Perf.Validate]), but makes its labels unique (see [UniqueLabels]).
 func (r Result) Render(w io.Writer) error {
 	var b strings.Builder
 	if r.Name != "" {
@@ -146,7 +147,7 @@ func (r Result) Render(w io.Writer) error {
 	}
 	if len(r.Perf) > 0 {
 		b.WriteString(" |")
-		for _, p := range r.Perf {
+		for _, p := range UniqueLabels(r.Perf) {
 			b.WriteByte(' ')
 			b.WriteString(p.String())
 		}

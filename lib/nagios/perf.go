@@ -4,11 +4,16 @@ package nagios
 //
 //	'label'=value[UOM];[warn];[crit];[min];[max]
 //
-// Items are separated by spaces. The label is quoted with single quotes when
-// it is empty or contains a space, a tab or '\'', and a quote inside is
-// doubled. The current guidelines allow any character in a label but '='
-// (older versions allowed it quoted, and not every perfdata parser honours
-// the quotes), so '=' becomes '_'. Numbers use only [-0-9.], never an
+// Items are separated by spaces. The current guidelines allow any character
+// in a label but '=' and '\'' (older versions allowed both inside quotes, and
+// not every perfdata parser honours the quotes). A label is written so that
+// two different labels never look the same (a graph is keyed by its label):
+// the bytes '%', '=', '\'', '|', the control characters (tab and line breaks
+// included, 0x00-0x1f and 0x7f) and each byte of invalid UTF-8 are written as
+// '%' and two upper-case hex digits ("a=b" is a%3Db, "50%" is 50%25);
+// everything else is kept. The result is quoted with single quotes when it
+// is empty or contains a space. Within one Result, a label equal to an
+// earlier one gets a suffix (see [UniqueLabels]). Numbers use only [-0-9.], never an
 // exponent. warn and crit are ranges (see range.go). Empty fields are left
 // empty and trailing empty fields are dropped. A value that could not be
 // determined is the literal "U" (written without UOM). UOM is one of "",
@@ -18,7 +23,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Perf is one performance data item.
@@ -30,12 +38,10 @@ type Perf struct {
 	Min, Max   *float64
 }
 
-var labelReplacer = strings.NewReplacer("|", "¦", "\r\n", " ", "\r", " ", "\n", " ", "=", "_")
-
 // String returns p in perfdata syntax, e.g. "'tls handshake'=0.25s;1;2;0".
 // It always produces one well-formed item, even for a p that Validate
-// rejects: line breaks, '|' and other control characters in the label are
-// replaced as in [Result.Render], '=' by '_', and a non-finite Min or Max
+// rejects: '=', '|', quotes, control characters and invalid UTF-8 in the
+// label are escaped as the top of perf.go says, and a non-finite Min or Max
 // is left empty.
 func (p Perf) String() string {
 	var f [5]string
@@ -63,12 +69,64 @@ func (p Perf) String() string {
 	return quoteLabel(p.Label) + "=" + strings.Join(f[:n], ";")
 }
 
+// quoteLabel escapes l as the top of perf.go says. The escape is
+// injective: '%' is escaped too, so a "%3D" in the output is always an '='
+// of the label.
 func quoteLabel(l string) string {
-	l = printable(labelReplacer.Replace(l))
-	if l != "" && !strings.ContainsAny(l, " \t'") {
-		return l
+	var b strings.Builder
+	for i := 0; i < len(l); {
+		r, size := utf8.DecodeRuneInString(l[i:])
+		switch {
+		case r == utf8.RuneError && size == 1, r < 0x20, r == 0x7f,
+			r == '%', r == '=', r == '\'', r == '|':
+			for _, c := range []byte(l[i : i+size]) {
+				fmt.Fprintf(&b, "%%%02X", c)
+			}
+		default:
+			b.WriteString(l[i : i+size])
+		}
+		i += size
 	}
-	return "'" + strings.ReplaceAll(l, "'", "''") + "'"
+	if s := b.String(); s != "" && !strings.Contains(s, " ") {
+		return s
+	}
+	return "'" + b.String() + "'"
+}
+
+// UniqueLabels returns perf with every label that repeats an earlier one
+// made unique, so that no two items of a Result share a label (a graphing
+// tool would merge them, or keep only one): the first item keeps its
+// label, a later one gets "_2", "_3", ..., the smallest number that gives
+// a label no other item has. The result depends only on the labels and
+// their order. perf itself is returned when its labels are unique already,
+// else a modified copy; perf is never changed. [Result.Render] applies it.
+func UniqueLabels(perf []Perf) []Perf {
+	seen := make(map[string]bool, len(perf))
+	dup := false
+	for _, p := range perf {
+		dup = dup || seen[p.Label]
+		seen[p.Label] = true
+	}
+	if !dup {
+		return perf
+	}
+	out := slices.Clone(perf)
+	first := make(map[string]bool, len(perf))
+	for i, p := range out {
+		if !first[p.Label] {
+			first[p.Label] = true
+			continue
+		}
+		for n := 2; ; n++ {
+			l := p.Label + "_" + strconv.Itoa(n)
+			if !seen[l] {
+				seen[l] = true
+				out[i].Label = l
+				break
+			}
+		}
+	}
+	return out
 }
 
 func isFinite(v float64) bool {

@@ -3,15 +3,13 @@ package nagios
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 	"unicode/utf8"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under fixtures/nagios")
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/golden"
+)
 
 // TestRenderGolden compares Render's output with fixtures/nagios/<name>.golden,
 // one scenario per file. Run with -update to rewrite them, then review the diff.
@@ -69,20 +67,7 @@ func TestRenderGolden(t *testing.T) {
 				t.Fatalf("Render: %v", err)
 			}
 			got := buf.Bytes()
-			path := filepath.Join("..", "..", "fixtures", "nagios", tt.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("Render(%+v):\ngot:\n%s\nwant (%s):\n%s", tt.r, got, path, want)
-			}
+			golden.Compare(t, filepath.Join("..", "..", "fixtures", "nagios", tt.name+".golden"), got)
 			checkStructure(t, got, len(tt.r.Perf) > 0)
 		})
 	}

@@ -7,7 +7,6 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -18,9 +17,9 @@ import (
 	"sync"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under fixtures/probe")
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/golden"
+)
 
 // okTimeout bounds probes that should end on their own; no test waits for it.
 const okTimeout = 20 * time.Second
@@ -557,20 +556,7 @@ func runFake(t *testing.T, tc fakeCase) string {
 // checkGolden compares got with fixtures/probe/name, or rewrites it with -update.
 func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("..", "..", "fixtures", "probe", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (run with -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	golden.Compare(t, filepath.Join("..", "..", "fixtures", "probe", name), []byte(got))
 }
 
 func TestProbeRSAKeyExchange(t *testing.T) {

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/golden"
 )
 
 const goldenDir = "../../fixtures/remedy/diff"
@@ -77,22 +79,7 @@ func TestDiffGolden(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			got := Diff("a/relay_clientcerts", "b/relay_clientcerts", []byte(tt.old), []byte(tt.new))
-			golden := filepath.Join(goldenDir, tt.name+".diff")
-			if *update {
-				if err := os.MkdirAll(goldenDir, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("Diff(%q, %q):\ngot:\n%s\nwant (%s):\n%s", tt.old, tt.new, got, golden, want)
-			}
+			golden.Compare(t, filepath.Join(goldenDir, tt.name+".diff"), []byte(got))
 			if applied, err := applyDiff([]byte(tt.old), got); err != nil || string(applied) != tt.new {
 				t.Errorf("applying the diff to %q gives %q, %v; want %q", tt.old, applied, err, tt.new)
 			}

@@ -3,7 +3,6 @@ package remedy
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under fixtures/remedy")
 
 // helperEnv names the environment variable that turns the test binary into
 // a helper process (see runHelper).

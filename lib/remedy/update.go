@@ -217,14 +217,6 @@ func Write(ctx context.Context, path string, data []byte, perm fs.FileMode, opts
 	return replace(ctx, path, opts, &perm, func([]byte) ([]byte, error) { return data, nil })
 }
 
-// WriteFile is Write with no deadline and default Options.
-//
-// Deprecated: use Write, which takes the caller's context.
-func WriteFile(path string, data []byte, perm os.FileMode) error {
-	_, err := Write(context.Background(), path, data, perm, Options{})
-	return err
-}
-
 // replace runs the protocol; create, when set, allows a missing path to be
 // created with that mode.
 func replace(ctx context.Context, path string, opts Options, create *fs.FileMode, edit func([]byte) ([]byte, error)) (Result, error) {

@@ -693,18 +693,20 @@ func TestUpdateAfterRunsUnderTheLock(t *testing.T) {
 	}
 }
 
-func TestWriteFile(t *testing.T) {
+// Write makes a new file with the mode given, and keeps the mode of a file
+// it replaces.
+func TestWriteModes(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "fixed")
-	if err := WriteFile(p, []byte("a 1\n"), 0o640); err != nil {
+	if _, err := Write(t.Context(), p, []byte("a 1\n"), 0o640, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o640 {
 		t.Errorf("new file mode %v, want 0640", fi.Mode().Perm())
 	}
 	os.Chmod(p, 0o600)
-	if err := WriteFile(p, []byte("b 2\n"), 0o644); err != nil {
+	if _, err := Write(t.Context(), p, []byte("b 2\n"), 0o644, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
@@ -713,7 +715,7 @@ func TestWriteFile(t *testing.T) {
 	if b, _ := os.ReadFile(p); string(b) != "b 2\n" {
 		t.Errorf("content %q", b)
 	}
-	if err := WriteFile(dir, []byte("x"), 0o644); err == nil {
-		t.Error("WriteFile over a directory: no error")
+	if _, err := Write(t.Context(), dir, []byte("x"), 0o644, Options{}); err == nil {
+		t.Error("Write over a directory: no error")
 	}
 }

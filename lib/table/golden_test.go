@@ -3,14 +3,13 @@ package table
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under fixtures/table")
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/golden"
+)
 
 // fixtureDir holds one scenario per NAME.in, with the expected result in
 // NAME.golden (JSON; regenerate with go test -run TestGolden -update).
@@ -30,15 +29,15 @@ type goldenWarning struct {
 	Msg  string `json:"msg"`
 }
 
-type golden struct {
+type goldenTable struct {
 	Len      int             `json:"len"`
 	Lines    int             `json:"lines"`
 	Entries  []goldenEntry   `json:"entries"`
 	Warnings []goldenWarning `json:"warnings"`
 }
 
-func toGolden(t *Table) golden {
-	g := golden{Len: t.Len(), Lines: len(t.Lines), Entries: []goldenEntry{}, Warnings: []goldenWarning{}}
+func toGolden(t *Table) goldenTable {
+	g := goldenTable{Len: t.Len(), Lines: len(t.Lines), Entries: []goldenEntry{}, Warnings: []goldenWarning{}}
 	for _, e := range t.Entries {
 		g.Entries = append(g.Entries, goldenEntry(e))
 	}
@@ -77,20 +76,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(got, '\n')
-			gf := strings.TrimSuffix(in, ".in") + ".golden"
-			if *update {
-				if err := os.WriteFile(gf, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(gf)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestGolden -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("input %q\ngot:\n%s\nwant (%s):\n%s", data, got, gf, want)
-			}
+			golden.Compare(t, strings.TrimSuffix(in, ".in")+".golden", got)
 		})
 	}
 }
