@@ -357,7 +357,9 @@ func TestTargets(t *testing.T) {
 func TestAssignMerge(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	c := func(cn string, kt postfixtest.KeyType) *postfixtest.ClientCert { return postfixtest.NewCert(t, dir, cn, kt) }
+	c := func(cn string, kt postfixtest.KeyType) *postfixtest.ClientCert {
+		return postfixtest.NewCert(t, dir, cn, kt)
+	}
 	rsaOld, ecOld := c("relay.example.org", postfixtest.RSA), c("relay.example.org", postfixtest.ECDSA)
 	ecNew, rsaNew := c("relay.example.org", postfixtest.ECDSA), c("relay.example.org", postfixtest.RSA)
 	other, otherNew := c("other.example.org", postfixtest.ECDSA), c("renamed.example.org", postfixtest.ECDSA)
@@ -465,5 +467,3 @@ func TestMaterial(t *testing.T) {
 		})
 	}
 }
-
-
