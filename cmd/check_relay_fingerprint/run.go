@@ -66,6 +66,7 @@ type cli struct {
 	Check       checkCmd         `cmd:"" default:"withargs" help:"Check relays against relay_clientcerts tables (the default command)."`
 	Fingerprint fingerprintCmd   `cmd:"" help:"Print ready relay_clientcerts lines for relays and certificate files."`
 	Demo        demoCmd          `cmd:"" help:"Show the check at work on loopback: a relay, a table, a renewal."`
+	Rollover    rolloverCmd      `cmd:"" help:"On a relay: install a new client certificate only once every --receiver accepts it; else stage it and print the line each receiver needs (for ACME deploy hooks and a retry timer)."`
 	Version     kong.VersionFlag `short:"V" help:"Print the version and exit."`
 }
 
@@ -133,6 +134,8 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		timeout, output = c.Check.Timeout, c.Check.Output
 	case strings.HasPrefix(cmd, "fingerprint"):
 		timeout, output = c.Fingerprint.Timeout, c.Fingerprint.Output
+	case strings.HasPrefix(cmd, "rollover"):
+		timeout = c.Rollover.Timeout
 	}
 	return runCommand(kctx, stdout, stderr, timeout, output == "json")
 }
@@ -231,9 +234,9 @@ func usageMessage(err error) string {
 	return strings.TrimSuffix(msg, ".")
 }
 
-// preprocess lets --postconf take an optional value: a bare --postconf
-// (last, or followed by another flag) means postconf's default
-// configuration directory.
+// preprocess lets --postconf and --relay-postconf take an optional value:
+// a bare --postconf (last, or followed by another flag) means postconf's
+// default configuration directory.
 func preprocess(args []string) []string {
 	out := make([]string, 0, len(args))
 	for i, a := range args {
@@ -245,8 +248,8 @@ func preprocess(args []string) []string {
 			// an admin wants from a bare --help.
 			out = append([]string{"check"}, out...)
 		}
-		if a == "--postconf" && (i+1 == len(args) || strings.HasPrefix(args[i+1], "-")) {
-			out = append(out, "--postconf=")
+		if (a == "--postconf" || a == "--relay-postconf") && (i+1 == len(args) || strings.HasPrefix(args[i+1], "-")) {
+			out = append(out, a+"=")
 			continue
 		}
 		out = append(out, a)
@@ -256,7 +259,7 @@ func preprocess(args []string) []string {
 
 func isCommand(s string) bool {
 	switch s {
-	case "check", "fingerprint", "demo":
+	case "check", "fingerprint", "demo", "rollover":
 		return true
 	}
 	return false
