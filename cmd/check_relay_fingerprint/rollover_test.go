@@ -149,3 +149,43 @@ func TestRolloverE2E(t *testing.T) {
 		roRun(t, args...).want(t, exitOK, "nothing staged")
 	})
 }
+
+// Usage errors are UNKNOWN before anything is read or dialled.
+func TestRolloverUsage(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no --relay-postconf", []string{"rollover", "--receiver", "127.0.0.1:1"}, "needs --relay-postconf"},
+		{"no --receiver", []string{"rollover", "--relay-postconf"}, "at least one --receiver"},
+		{"cert without key", []string{"rollover", "--relay-postconf", "--receiver", "127.0.0.1:1", "--new-cert", "/x.crt"}, "--new-cert and --new-key go together"},
+		{"two kinds of material", []string{"rollover", "--relay-postconf", "/etc/postfix", "--receiver", "127.0.0.1:1", "--new-chain", "/x.pem", "--lineage", "/l"}, "one way"},
+		{"bad digest", []string{"rollover", "--relay-postconf", "--receiver", "127.0.0.1:1", "-d", "crc32"}, "unknown digest"},
+		{"bad recipient", []string{"rollover", "--relay-postconf", "--receiver", "127.0.0.1:1", "--rcpt", "a b@c"}, "recipient"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(tc.args, &stdout, &stderr)
+			if code != exitUnknown || !strings.Contains(stdout.String(), tc.want) || !strings.Contains(stdout.String(), "usage") {
+				t.Errorf("run(%q) = %d\n%s%s\nwant UNKNOWN, a usage error containing %q", tc.args, code, stdout.String(), stderr.String(), tc.want)
+			}
+		})
+	}
+}
+
+// A bare --relay-postconf takes no value: the next flag stays a flag.
+func TestPreprocessRelayPostconf(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want []string }{
+		{[]string{"rollover", "--relay-postconf", "--receiver", "mx"}, []string{"rollover", "--relay-postconf=", "--receiver", "mx"}},
+		{[]string{"rollover", "--receiver", "mx", "--relay-postconf"}, []string{"rollover", "--receiver", "mx", "--relay-postconf="}},
+		{[]string{"rollover", "--relay-postconf", "/etc/postfix-out", "--receiver", "mx"}, []string{"rollover", "--relay-postconf", "/etc/postfix-out", "--receiver", "mx"}},
+	} {
+		if got := preprocess(tc.in); strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("preprocess(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
