@@ -38,7 +38,10 @@
 // visudo accepts the sudoers files, and sudo itself (in a private mount
 // namespace, when it can be made) allows each event handler's command
 // lines and refuses forged ones and the other variants'; the certbot and
-// acme.sh hooks hand the plugin the argument list rollover parses, and
+// acme.sh hooks hand the plugin the argument list rollover parses, the
+// README's renewal walk-through (a fake certbot lineage made with openssl,
+// the deploy hook, the line added on the receiver, the retry) switches a
+// real Postfix relay's client certificate with its mail still relayed, and
 // systemd-analyze verify accepts the retry units; every flag of
 // --help is in the man page, the CheckCommand and nowhere else, and the
 // page renders without groff warnings. A test that needs icinga2, nagios4,

@@ -8,8 +8,11 @@ package contrib
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
 )
 
 // recorder writes a stand-in plugin that records its arguments, one a
@@ -111,5 +114,57 @@ func TestSystemdUnitsVerify(t *testing.T) {
 	s, tm = write(replaceOnce(t, timer, "OnCalendar=*:0/15", "OnCalendar=*:0/fifteen"))
 	if r := run(t, analyze, "verify", "--man=no", s, tm); r.code == 0 {
 		t.Errorf("systemd-analyze verify accepts a broken timer: %s", r)
+	}
+}
+
+var rolloverLine = regexp.MustCompile(`add to its relay_clientcerts: ([0-9A-F:]+ \S+)`)
+
+// The README's walk-through, followed literally on a real relay and
+// receiver: a fake certbot lineage made with openssl, the deploy hook
+// (waiting: the line printed), the line added on the receiver, the retry
+// (installed), and the relay's mail then relayed with only the new key
+// listed.
+func TestCertbotHookWalkthrough(t *testing.T) {
+	openssl := need(t, "openssl", "openssl")
+	bin := plugin(t)
+	const cn = "relay.example.org"
+	old := postfixtest.NewCert(t, "", cn, postfixtest.ECDSA)
+	rcv := postfixtest.StartReceiver(t, postfixtest.Options{})
+	oldLine := old.PubkeyFingerprint(rcv.Digest) + " " + cn + "\n"
+	rcv.SetTable(t, []byte(oldLine))
+	chain := filepath.Join(t.TempDir(), "smtp-client.pem")
+	relay := postfixtest.StartRelay(t, postfixtest.RelayOptions{Receiver: rcv.SMTPAddr,
+		Client: postfixtest.CertConfig{Style: postfixtest.OneChainFile, Certs: []*postfixtest.ClientCert{old}, Path: chain}})
+
+	lineage := filepath.Join(t.TempDir(), "fake-lineage")
+	if err := os.Mkdir(lineage, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+		"-keyout", filepath.Join(lineage, "privkey.pem"), "-out", filepath.Join(lineage, "fullchain.pem"), "-days", "90",
+		"-subj", "/CN="+cn, "-addext", "subjectAltName=DNS:"+cn)
+	if r.code != 0 {
+		t.Fatalf("openssl req: %s", r)
+	}
+	before := readFile(t, chain)
+
+	r = run(t, "env", "PLUGIN="+bin, "POSTFIX_CONFIG="+relay.ConfigDir, "RECEIVERS="+rcv.SMTPAddr,
+		"RENEWED_LINEAGE="+lineage, "RELAY_LINEAGE=fake-lineage", "sh", "certbot/deploy-hook.sh")
+	m := rolloverLine.FindStringSubmatch(r.stdout)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "RELAY_FINGERPRINT_ROLLOVER WARNING - waiting") || m == nil {
+		t.Fatalf("deploy hook with a receiver that does not list the new key: want exit 0, WARNING waiting and the line\n%s", r)
+	}
+	if readFile(t, chain) != before {
+		t.Fatal("the hook changed the live chain file while the receiver refuses the new key")
+	}
+
+	rcv.SetTable(t, []byte(oldLine+m[1]+"\n"))
+	r = run(t, bin, "rollover", "--relay-postconf="+relay.ConfigDir, "--receiver", rcv.SMTPAddr)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "RELAY_FINGERPRINT_ROLLOVER OK - installed") {
+		t.Fatalf("the retry once the receiver lists the line: want OK installed\n%s", r)
+	}
+	rcv.SetTable(t, []byte(m[1]+"\n"))
+	if o := relay.SendAndWait(t, postfixtest.Sender, postfixtest.Recipient); !o.Sent() {
+		t.Errorf("after the switch, with only the printed line listed: %s, want sent\n%s", o.Status, o.Line)
 	}
 }
