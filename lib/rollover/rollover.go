@@ -50,8 +50,8 @@
 //     new material starts again at step 3 with it.
 //
 // A run killed at any point leaves FILE either old or new (and at most a
-// temp file .FILE.tmpNNN in its directory); Postfix never reads a
-// certificate with another key.
+// temp file .FILE.tmpNNN in its directory, removed by the next run under
+// the lock); Postfix never reads a certificate with another key.
 package rollover
 
 import (
@@ -295,6 +295,9 @@ func Run(ctx context.Context, targets []Target, opts Options) (*Report, error) {
 			return nil, err
 		}
 		defer unlock()
+	}
+	for _, t := range targets {
+		removeLeftovers(t)
 	}
 	live := make([][]certfile.Leaf, len(targets))
 	for i, t := range targets {
@@ -600,6 +603,26 @@ func removeStaged(t Target) error {
 		return err
 	}
 	return syncDir(filepath.Dir(t.Path))
+}
+
+// removeLeftovers removes the temp files a killed run left beside t's
+// files (.FILE.tmpNNN, .FILE.staged.tmpNNN). Under t's lock no other run
+// is writing them.
+func removeLeftovers(t Target) {
+	for _, p := range []string{t.Path, t.StagedPath()} {
+		dir, base := filepath.Split(p)
+		left, _ := filepath.Glob(filepath.Join(dir, "."+globEscape(base)+".tmp*"))
+		for _, l := range left {
+			if fi, err := os.Lstat(l); err == nil && fi.Mode().IsRegular() {
+				os.Remove(l)
+			}
+		}
+	}
+}
+
+// globEscape quotes the characters filepath.Match treats specially.
+func globEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`).Replace(s)
 }
 
 // writeAtomic replaces path with data: a temp file in its directory, given

@@ -181,6 +181,14 @@ func TestRunCycle(t *testing.T) {
 	r := newRelay(t, old)
 	liveBefore, _ := os.ReadFile(r.target.Path)
 
+	// A killed run's temp files are removed by the next run.
+	leftovers := []string{filepath.Join(r.dir, ".smtp-client.pem.tmp123"), filepath.Join(r.dir, ".smtp-client.pem.staged.tmp456")}
+	for _, l := range leftovers {
+		if err := os.WriteFile(l, []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// 1. mx1 does not list the new key: staged, live untouched.
 	rep, err := r.run(t, []*postfixtest.ClientCert{renewed}, mx1.addr, mx2.addr)
 	if err != nil {
@@ -236,7 +244,7 @@ func TestRunCycle(t *testing.T) {
 	if r.reloads != 1 {
 		t.Errorf("%d reloads, want 1", r.reloads)
 	}
-	if left, _ := filepath.Glob(filepath.Join(r.dir, ".smtp-client.pem.tmp*")); len(left) > 0 {
+	if left, _ := filepath.Glob(filepath.Join(r.dir, ".smtp-client.pem*tmp*")); len(left) > 0 {
 		t.Errorf("temp files left: %v", left)
 	}
 
@@ -305,6 +313,14 @@ func TestRunRefusesUnsafeFiles(t *testing.T) {
 	}
 	if _, err := open.run(t, []*postfixtest.ClientCert{renewed}, mx.addr); err == nil || !strings.Contains(err.Error(), "chmod go-w") {
 		t.Errorf("world-writable directory: %v, want a refusal", err)
+	}
+
+	hard := newRelay(t, old)
+	if err := os.Link(hard.target.Path, hard.target.Path+".other"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hard.run(t, []*postfixtest.ClientCert{renewed}, mx.addr); err == nil || !strings.Contains(err.Error(), "hard links") {
+		t.Errorf("hard-linked live file: %v, want a refusal", err)
 	}
 
 	expired := postfixtest.NewClientCert(t, dir, "relay.example.org", nil, time.Now().Add(-time.Minute))
