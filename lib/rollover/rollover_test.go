@@ -483,3 +483,32 @@ func TestMaterial(t *testing.T) {
 		})
 	}
 }
+
+// A second run waits for the first one's lock, up to its deadline.
+func TestRunLock(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	dir := t.TempDir()
+	old := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	renewed := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	mx := startFake(t, old, renewed)
+	r := newRelay(t, old)
+	unlock, err := lock(context.Background(), r.target.Path+LockSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err = Run(ctx, []Target{r.target}, Options{New: []certfile.Leaf{leafOf(renewed)}, Receivers: []string{mx.addr},
+		Reload: func(context.Context) error { return nil }})
+	if err == nil || !strings.Contains(err.Error(), "another rollover holds it") {
+		t.Errorf("run while another holds the lock: %v, want it to wait and give up", err)
+	}
+	if !same(leaves(t, r.target.Path), old) {
+		t.Error("the live file changed under another run's lock")
+	}
+	unlock()
+	if rep, err := r.run(t, []*postfixtest.ClientCert{renewed}, mx.addr); err != nil || rep.Outcome != Installed {
+		t.Errorf("after the unlock: %v, %v; want Installed", rep, err)
+	}
+}
