@@ -325,9 +325,11 @@ func Run(ctx context.Context, targets []Target, opts Options) (*Report, error) {
 		}
 	}
 	now := time.Now()
-	for _, l := range opts.New {
-		if c := l.Cert(); now.After(c.NotAfter) {
-			return nil, fmt.Errorf("%s: the new certificate expired on %s", l.Source, c.NotAfter.UTC().Format(time.DateOnly))
+	for _, p := range plan {
+		for _, l := range p {
+			if c := l.Cert(); now.After(c.NotAfter) {
+				return nil, fmt.Errorf("%s: the new certificate expired on %s; hint: give newer material", l.Source, c.NotAfter.UTC().Format(time.DateOnly))
+			}
 		}
 	}
 	rep := &Report{}
