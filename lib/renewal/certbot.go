@@ -12,8 +12,8 @@ package renewal
 //	[renewalparams]
 //	reuse_key = True
 //
-// The keys read: version, cert, renew_before_expiry (top level) and
-// reuse_key (either level). A quoted value loses its quotes.
+// The keys read: version, cert, archive_dir, renew_before_expiry (top
+// level) and reuse_key (either level). A quoted value loses its quotes.
 
 import (
 	"crypto/x509"
@@ -31,6 +31,7 @@ type certbotConf struct {
 	path        string
 	version     string
 	cert        string
+	archive     string
 	renewBefore string // "" when unset
 	renewLine   int
 	reuseKey    string // "" when unset
@@ -54,6 +55,8 @@ func parseCertbot(path string, data []byte) (certbotConf, error) {
 			c.version = value
 		case "cert":
 			c.cert = value
+		case "archive_dir":
+			c.archive = value
 		case "renew_before_expiry":
 			c.renewBefore, c.renewLine = value, n
 		case "reuse_key":
@@ -100,13 +103,16 @@ func findCertbot(config, path string, cert *x509.Certificate) (*Info, error) {
 		if c.cert == "" {
 			c.cert = filepath.Join(config, "live", name, "cert.pem")
 		}
+		if c.archive == "" {
+			c.archive = filepath.Join(config, "archive", name)
+		}
 		if !byPath {
 			same, err := sameKey(c.cert, cert)
 			if err != nil {
 				problems = append(problems, fmt.Errorf("%s: cert = %s: %w", conf, c.cert, err))
 				continue
 			}
-			if !same {
+			if !same && !inArchive(c.archive, cert) {
 				continue
 			}
 		}
@@ -151,6 +157,19 @@ func (c certbotConf) info(name string, cert *x509.Certificate) (*Info, error) {
 		i.Next, i.NextRule = cert.NotAfter.Add(-30*24*time.Hour), "certbot's default: 30 days before expiry"
 	}
 	return i, nil
+}
+
+// inArchive reports whether an earlier certificate of the lineage
+// (archive/NAME/certN.pem) is cert or has its key: the one Postfix still
+// presents while rollover waits with the renewed one staged.
+func inArchive(archive string, cert *x509.Certificate) bool {
+	old, _ := filepath.Glob(filepath.Join(archive, "cert*.pem"))
+	for _, f := range old {
+		if same, err := sameKey(f, cert); err == nil && same {
+			return true
+		}
+	}
+	return false
 }
 
 func readLeaf(path string) (*x509.Certificate, error) {

@@ -131,6 +131,13 @@ func TestFind(t *testing.T) {
 		return p, c
 	}
 	oldV4, oldV4Cert := sameKeyOlder("v4.example.org")
+	// newkey.example.org was renewed with a new key; the previous
+	// certificate, the one Postfix presents while rollover waits, is in
+	// the archive only.
+	previous := newCert(t, newKey(t), "newkey.example.org", issued.Add(-60*day), 90*day)
+	writeCert(t, filepath.Join(w.dirs.Certbot, "archive", "newkey.example.org", "cert0.pem"), previous)
+	previousCopy := filepath.Join(elsewhere, "previous.pem")
+	writeCert(t, previousCopy, previous)
 	stranger := newCert(t, newKey(t), "stranger.example.org", issued, 90*day)
 	le, sh := w.dirs.Certbot, w.dirs.AcmeSh[0]
 	notAfter := issued.Add(90 * day)
@@ -158,6 +165,9 @@ func TestFind(t *testing.T) {
 		{name: "certbot 4 default, older certificate of the same key: dates of the lineage's",
 			path: oldV4, cert: oldV4Cert,
 			client: Certbot, lineage: "v4.example.org", reuse: false, next: notAfter.Add(-30 * day), rule: "certbot 4.1.1's default: a third of the lifetime left"},
+		{name: "certbot, a copy of the lineage's previous certificate (new key since)",
+			path: previousCopy, cert: previous,
+			client: Certbot, lineage: "newkey.example.org", reuse: false, next: notAfter.Add(-14 * day), rule: "renew_before_expiry = 2 weeks"},
 		{name: "certbot reuse_key not a boolean",
 			path: filepath.Join(le, "live/badbool.example.org/cert.pem"), cert: w.certs["badbool.example.org"],
 			err: `badbool.example.org.conf:6: reuse_key = "maybe": expected True or False`},
