@@ -190,6 +190,10 @@ func major(v string) int {
 	return n
 }
 
+// maxInterval bounds renew_before_expiry, far beyond any certificate's
+// lifetime.
+const maxInterval = 100 * 365 * 24 * time.Hour
+
 var intervalPart = regexp.MustCompile(`^\s*([0-9]+)\s*([A-Za-z]*)\s*,?`)
 
 // parseInterval reads certbot's renew_before_expiry: one or more "NUMBER
@@ -216,6 +220,9 @@ func parseInterval(s string) (time.Duration, error) {
 		n, err := strconv.ParseInt(m[1], 10, 32)
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", m[1], err)
+		}
+		if time.Duration(n) > maxInterval/u || total+time.Duration(n)*u > maxInterval {
+			return 0, fmt.Errorf("longer than %d days: no certificate lives that long", maxInterval/(24*time.Hour))
 		}
 		total += time.Duration(n) * u
 		rest = rest[len(m[0]):]

@@ -233,6 +233,8 @@ func TestParseInterval(t *testing.T) {
 		{"", 0, true},
 		{"days", 0, true},
 		{"3 fortnights", 0, true},
+		{"2147483647 weeks", 0, true},
+		{"36500 days 36500 days", 0, true},
 	} {
 		got, err := parseInterval(tc.in)
 		if (err != nil) != tc.err || got != tc.want {
