@@ -148,6 +148,31 @@ func TestRolloverE2E(t *testing.T) {
 		}
 		roRun(t, args...).want(t, exitOK, "nothing staged")
 	})
+
+	t.Run("RSA and ECDSA in one chain file: the new ECDSA certificate replaces its own kind only", func(t *testing.T) {
+		rsa := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.RSA)
+		r.SetClient(t, postfixtest.CertConfig{Style: postfixtest.OneChainFile, Certs: []*postfixtest.ClientCert{rsa, renewed}, Path: chain})
+		next := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+		newChain := filepath.Join(dir, "next-chain.pem")
+		postfixtest.WriteChainFile(t, newChain, next)
+		rcv.SetTable(t, []byte(roLine(rsa, rcv.Digest)+roLine(renewed, rcv.Digest)+roLine(next, rcv.Digest)))
+		var o roOutcome
+		outcomes := roFlow(t, r, func() { o = roRun(t, append(args, "--new-chain", newChain)...) })
+		o.want(t, exitOK, "installed")
+		if n := postfixtest.CountDeferred(outcomes); n != 0 {
+			t.Errorf("%d of %d messages deferred, want none", n, len(outcomes))
+		}
+		got, _ := os.ReadFile(chain)
+		if !bytes.Contains(got, bytes.TrimSpace(rsa.CertPEM)) || !bytes.Contains(got, bytes.TrimSpace(next.CertPEM)) || bytes.Contains(got, bytes.TrimSpace(renewed.CertPEM)) {
+			t.Errorf("chain file after the switch: want the RSA certificate kept and the ECDSA one replaced\n%s", got)
+		}
+		// Postfix loads the rewritten file (the RSA key re-encoded): the
+		// relay's client presents the new ECDSA certificate.
+		rcv.SetTable(t, []byte(roLine(rsa, rcv.Digest)+roLine(next, rcv.Digest)))
+		if oc := r.SendAndWait(t, postfixtest.Sender, postfixtest.Recipient); !oc.Sent() || oc.ClientKeyType != postfixtest.ECDSA {
+			t.Errorf("after the switch: %s presenting %q, want sent presenting ECDSA\n%s", oc.Status, oc.ClientKeyType, oc.Line)
+		}
+	})
 }
 
 // Usage errors are UNKNOWN before anything is read or dialled.
