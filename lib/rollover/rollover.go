@@ -125,7 +125,7 @@ func Targets(clients []postfix.ClientTLS) ([]Target, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, errors.New("Postfix's smtp client presents no client certificate: nothing to roll over; hint: name a chain file in smtp_tls_chain_files first")
+		return nil, errors.New("no smtp or lmtp client of this Postfix presents a client certificate: nothing to roll over; hint: name a chain file in smtp_tls_chain_files first")
 	}
 	return out, nil
 }

@@ -345,7 +345,7 @@ func TestTargets(t *testing.T) {
 		{"chain files, one shared with a service", []postfix.ClientTLS{mainCF, service}, []string{"/etc/postfix/rsa.pem", "/etc/postfix/ec.pem"}, ""},
 		{"a pair in one file", []postfix.ClientTLS{oneFile}, []string{"/etc/postfix/l.pem"}, ""},
 		{"a pair in two files is refused", []postfix.ClientTLS{mainCF, twoFiles}, nil, "two files: replacing both cannot be atomic"},
-		{"no certificate", []postfix.ClientTLS{{Command: "smtp"}}, nil, "presents no client certificate"},
+		{"no certificate", []postfix.ClientTLS{{Command: "smtp"}}, nil, "presents a client certificate: nothing to roll over"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
