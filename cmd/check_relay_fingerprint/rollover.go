@@ -225,7 +225,7 @@ func answerLines(rep *rollover.Report, digest fingerprint.Digest) []string {
 	}
 	if rep.Outcome == rollover.Waiting {
 		for _, f := range rep.Files {
-			out = append(out, fmt.Sprintf("a receiver that runs this plugin lists the staged certificate beside the old one with: check_relay_fingerprint --postconf --fix --keep-old --cert-file NEW.crt (NEW.crt: openssl x509 -in %s, copied over; never its key)", f.StagedPath()))
+			out = append(out, fmt.Sprintf("a receiver that runs this plugin lists the staged certificate beside the old one with: check_relay_fingerprint --postconf --fix --keep-old --cert-file NEW.pem (NEW.pem: the certificates of %s, copied over; never its key)", f.StagedPath()))
 		}
 		out = append(out, "run rollover again without new material (a timer does) to complete the switch once every receiver accepts")
 	}
