@@ -32,6 +32,11 @@
 // content: the lineage's current certificate is the same certificate, or has
 // the same public key.
 //
+// How a receiver lists the certificate comes from its table, or, for a
+// receiver asked with lib/receiver (one run by someone else), from asking
+// it about the certificate and its Twin (the same key in another
+// certificate, as a renewal that keeps the key makes): ListingOf.
+//
 // It reads files only; it runs no ACME client and talks to no server.
 package renewal
 
