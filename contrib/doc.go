@@ -17,6 +17,10 @@
 //	                                        -config-dir, -trust-any): the one command
 //	                                        line its event handler may run as root
 //	check_relay_fingerprint.1               the man page
+//	certbot/deploy-hook.sh                  certbot deploy hook: rollover --lineage
+//	acme.sh/reloadcmd.sh                    acme.sh --reloadcmd: rollover --new-cert --new-key
+//	systemd/check_relay_fingerprint-rollover.{service,timer}, systemd/cron.d/...
+//	                                        the retries of a staged switch
 //
 // What the tests check: icinga2 daemon -C accepts the Icinga 2 file and
 // rejects broken copies of it; a running Icinga 2 renders the commands
@@ -33,7 +37,12 @@
 // without the sudoers file, logs sudo's refusal and the fix command's hint;
 // visudo accepts the sudoers files, and sudo itself (in a private mount
 // namespace, when it can be made) allows each event handler's command
-// lines and refuses forged ones and the other variants'; every flag of
+// lines and refuses forged ones and the other variants'; the certbot and
+// acme.sh hooks hand the plugin the argument list rollover parses, the
+// README's renewal walk-through (a fake certbot lineage made with openssl,
+// the deploy hook, the line added on the receiver, the retry) switches a
+// real Postfix relay's client certificate with its mail still relayed, and
+// systemd-analyze verify accepts the retry units; every flag of
 // --help is in the man page, the CheckCommand and nowhere else, and the
 // page renders without groff warnings. A test that needs icinga2, nagios4,
 // visudo, sudo, swaks or postfix fails under the CI environment variable

@@ -67,6 +67,7 @@ type cli struct {
 	Check       checkCmd         `cmd:"" default:"withargs" help:"Check relays against relay_clientcerts tables (the default command)."`
 	Fingerprint fingerprintCmd   `cmd:"" help:"Print ready relay_clientcerts lines for relays and certificate files."`
 	Demo        demoCmd          `cmd:"" help:"Show the check at work on loopback: a relay, a table, a renewal."`
+	Rollover    rolloverCmd      `cmd:"" help:"On a relay: install a new client certificate only once every --receiver accepts it; else stage it and print the line each receiver needs (for ACME deploy hooks and a retry timer)."`
 	Version     kong.VersionFlag `short:"V" help:"Print the version and exit."`
 }
 
@@ -140,6 +141,8 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		timeout, output = c.Check.Timeout, c.Check.Output
 	case strings.HasPrefix(cmd, "fingerprint"):
 		timeout, output = c.Fingerprint.Timeout, c.Fingerprint.Output
+	case strings.HasPrefix(cmd, "rollover"):
+		timeout = c.Rollover.Timeout
 	}
 	return runCommand(kctx, stdout, stderr, timeout, output == "json")
 }
@@ -263,7 +266,7 @@ func preprocess(args []string) []string {
 
 func isCommand(s string) bool {
 	switch s {
-	case "check", "fingerprint", "demo":
+	case "check", "fingerprint", "demo", "rollover":
 		return true
 	}
 	return false
