@@ -231,6 +231,7 @@ var helpCommands = [][]string{
 	{"--help"},
 	{"fingerprint", "--help"},
 	{"demo", "--help"},
+	{"rollover", "--help"},
 }
 
 // allHelpFlags is the union of every command's flags, by long name.

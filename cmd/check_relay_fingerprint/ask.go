@@ -4,6 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"net/netip"
+	"time"
+
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/certfile"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/renewal"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/rollover"
 
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/receiver"
@@ -51,10 +56,14 @@ func (f *receiverFlags) options(t *targetFlags) receiver.AllOptions {
 }
 
 // ask asks every receiver about every client certificate observed with
-// its key, all at once under ctx, and returns the answers for check.Judge.
-func (f *receiverFlags) ask(ctx context.Context, t *targetFlags, obs []observed) ([]check.Answer, error) {
+// its key, all at once under ctx, and returns the answers for check.Judge;
+// beside them it asks about each certificate's twin (same key, another
+// certificate: whether the receiver lists the public key, for the renewal
+// prediction) and about material rollover staged.
+func (f *receiverFlags) ask(ctx context.Context, t *targetFlags, obs []observed, staged []rollover.Staging) ([]check.Answer, renewalAnswers, error) {
+	var ra renewalAnswers
 	if len(f.Receivers) == 0 {
-		return nil, nil
+		return nil, ra, nil
 	}
 	var certs []tls.Certificate
 	var index []int // certs[i] is obs[index[i]]
@@ -62,25 +71,36 @@ func (f *receiverFlags) ask(ctx context.Context, t *targetFlags, obs []observed)
 		if o.Role != check.RoleClient || o.Leaf() == nil || o.Key == nil {
 			continue
 		}
-		c := tls.Certificate{PrivateKey: o.Key, Leaf: o.Leaf()}
-		for _, x := range o.Chain {
-			c.Certificate = append(c.Certificate, x.Raw)
-		}
-		certs = append(certs, c)
+		certs = append(certs, certfile.Leaf{Chain: o.Chain, Key: o.Key}.TLS())
 		index = append(index, i)
 	}
 	if len(certs) == 0 {
-		return nil, nil // the check says why there is none
+		return nil, ra, nil // the check says why there is none
+	}
+	n := len(certs)
+	now := time.Now()
+	for _, i := range index {
+		twin, err := renewal.Twin(certfile.Leaf{Chain: obs[i].Chain, Key: obs[i].Key, Source: obs[i].Where()}, now)
+		if err != nil {
+			twin = tls.Certificate{} // asked without a certificate: never taken for a listing
+		}
+		certs = append(certs, twin)
+	}
+	for si, st := range staged {
+		for li, l := range st.Leaves {
+			certs = append(certs, l.TLS())
+			ra.stagedAt = append(ra.stagedAt, [2]int{si, li})
+		}
 	}
 	got, err := receiver.AskAll(ctx, f.Receivers, certs, f.options(t))
 	if err != nil {
-		return nil, usagef("--receiver: %v", err)
+		return nil, ra, usagef("--receiver: %v", err)
 	}
-	answers := make([]check.Answer, len(got))
-	for i, a := range got {
+	var answers []check.Answer
+	for _, a := range got {
 		ans := check.Answer{Receiver: a.Receiver, Addr: a.Addr, Obs: -1, Err: a.Err}
 		if a.Cert >= 0 {
-			ans.Obs = index[a.Cert]
+			ans.Obs = index[a.Cert%n]
 		}
 		if r := a.Result; r != nil && a.Err == nil {
 			ans.Verdict = check.Other
@@ -100,7 +120,15 @@ func (f *receiverFlags) ask(ctx context.Context, t *targetFlags, obs []observed)
 		} else if a.Result != nil {
 			ans.Hints = a.Result.Hints()
 		}
-		answers[i] = ans
+		switch {
+		case a.Cert < n:
+			answers = append(answers, ans)
+		case a.Cert < 2*n:
+			ra.twins = append(ra.twins, ans)
+		default:
+			ans.Obs = a.Cert - 2*n // index into stagedAt
+			ra.staged = append(ra.staged, ans)
+		}
 	}
-	return answers, nil
+	return answers, ra, nil
 }

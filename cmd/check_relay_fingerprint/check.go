@@ -16,6 +16,7 @@ import (
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/nagios"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfix"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/probe"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/rollover"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/table"
 )
 
@@ -96,6 +97,7 @@ func (c *checkCmd) Run(e *env, code *int) error {
 	v := check.Judge(cfg, plain(g.obs), rs.recv, g.answers...)
 	v.Prepend(nagios.Unknown, rs.unknown...)
 	v.Prepend(nagios.Critical, rs.critical...)
+	g.judgeRenewals(&v, cfg, rs.recv)
 	res := v.Result
 	res.Long = append(res.Long, g.notes...)
 
@@ -141,13 +143,21 @@ type gathered struct {
 	answers []check.Answer
 	notes   []string
 	err     error
+	// entries are where the relay's Postfix takes its client
+	// certificates from (--relay-postconf); staged is what rollover
+	// stages beside them; renewals what receivers said of each client
+	// certificate's twin and of the staged ones (see renew.go).
+	entries  []postfix.ClientTLS
+	staged   []rollover.Staging
+	renewals renewalAnswers
 }
 
 func (g *gathered) run(ctx context.Context, c *checkCmd) {
-	if g.obs, g.notes, g.err = gather(ctx, &c.targetFlags); g.err != nil {
+	if g.obs, g.notes, g.entries, g.err = gather(ctx, &c.targetFlags); g.err != nil {
 		return
 	}
-	g.answers, g.err = c.receiverFlags.ask(ctx, &c.targetFlags, g.obs)
+	g.stage()
+	g.answers, g.renewals, g.err = c.receiverFlags.ask(ctx, &c.targetFlags, g.obs, g.staged)
 	for _, o := range g.obs {
 		for _, k := range o.served {
 			// Ed25519 beside ECDSA cannot be asked for, and does not stop

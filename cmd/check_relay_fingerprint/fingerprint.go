@@ -38,7 +38,7 @@ func (c *fingerprintCmd) Run(e *env, code *int) error {
 	}
 	ctx, cancel := deadline(c.Timeout)
 	defer cancel()
-	obs, _, err := gather(ctx, &c.targetFlags)
+	obs, _, _, err := gather(ctx, &c.targetFlags)
 	if err != nil {
 		return err
 	}

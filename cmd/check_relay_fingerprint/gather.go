@@ -79,12 +79,12 @@ const maxParallel = 256
 // bounded by ctx. The result keeps the order of the flags, and the order
 // of addresses within a name; the client certificates come first. The
 // notes are for the long output.
-func gather(ctx context.Context, f *targetFlags) ([]observed, []string, error) {
+func gather(ctx context.Context, f *targetFlags) ([]observed, []string, []postfix.ClientTLS, error) {
 	proto, err := probe.ParseProtocol(f.Protocol)
 	if err != nil {
-		return nil, nil, usagef("%v", err)
+		return nil, nil, nil, usagef("%v", err)
 	}
-	all, notes := clients(ctx, f)
+	all, notes, entries := clients(ctx, f)
 	defPort := f.Port
 	if defPort == 0 {
 		defPort = proto.DefaultPort()
@@ -106,7 +106,7 @@ func gather(ctx context.Context, f *targetFlags) ([]observed, []string, error) {
 	for _, h := range f.Hosts {
 		host, port, err := probe.SplitHostPort(h, defPort)
 		if err != nil {
-			return nil, nil, usagef("-H %s: %v", h, err)
+			return nil, nil, nil, usagef("-H %s: %v", h, err)
 		}
 		key := probe.EndpointKey(host, port)
 		if seen[key] {
@@ -155,15 +155,16 @@ func gather(ctx context.Context, f *targetFlags) ([]observed, []string, error) {
 	for _, path := range f.CertFiles {
 		all = append(all, fileObservations(path, check.RoleServer)...)
 	}
-	return all, notes, nil
+	return all, notes, entries, nil
 }
 
 // clients reads the relay's client certificates: from its Postfix
 // (--relay-postconf) and from --client-chain files. The notes are for the
 // long output.
-func clients(ctx context.Context, f *targetFlags) (obs []observed, notes []string) {
+func clients(ctx context.Context, f *targetFlags) (obs []observed, notes []string, entries []postfix.ClientTLS) {
 	if f.RelayPostconf != nil {
-		entries, err := postfix.ClientCerts(ctx, "", *f.RelayPostconf)
+		var err error
+		entries, err = postfix.ClientCerts(ctx, "", *f.RelayPostconf)
 		if err != nil {
 			obs = append(obs, observed{Observation: check.Observation{Name: "--relay-postconf", Role: check.RoleClient, Err: err}, complete: true})
 		} else {
@@ -177,7 +178,7 @@ func clients(ctx context.Context, f *targetFlags) (obs []observed, notes []strin
 	for _, path := range f.ClientChains {
 		obs = append(obs, fileObservations(path, check.RoleClient)...)
 	}
-	return obs, notes
+	return obs, notes, entries
 }
 
 // fileObservations reads every leaf of a PEM file.

@@ -13,6 +13,16 @@ States: OK every relay address is listed in every table; WARNING certificate val
 
 const examples = `
 Examples:
+  # On a relay: ask the receivers whether the client certificates its own
+  # Postfix presents may relay (no table needed; never sends mail):
+  check_relay_fingerprint --relay-postconf --receiver mx1.example.net \
+      --rcpt relay-test@example.org
+
+  # On a relay, from an ACME deploy hook: switch to a new key only once
+  # every receiver accepts it (see README, Renewing without an outage):
+  check_relay_fingerprint rollover --relay-postconf --receiver mx1.example.net \
+      --lineage "$RENEWED_LINEAGE"
+
   # Check two relays against the local receiver's table (sha256, Postfix 3.6+):
   check_relay_fingerprint -H cliff.example.org -H relay2.example.org:587 \
       --table hash:/etc/postfix/relay_clientcerts

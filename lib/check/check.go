@@ -327,6 +327,42 @@ type Verdict struct {
 	Result   nagios.Result
 	Listings []Listing
 	Unlisted int // observation × table pairs with no match
+
+	problems []problem // for the status line
+	ok       string    // the status line when there is no problem
+}
+
+// summarize writes the status line: the worst problem first, then a
+// count of the rest.
+func (v *Verdict) summarize() {
+	slices.SortStableFunc(v.problems, func(a, b problem) int {
+		return cmpState(a.state, b.state)
+	})
+	r := &v.Result
+	switch {
+	case len(v.problems) == 0:
+		r.Summary = v.ok
+	case len(v.problems) == 1:
+		r.Summary = v.problems[0].text
+	default:
+		more := "problems"
+		if len(v.problems) == 2 {
+			more = "problem"
+		}
+		r.Summary = fmt.Sprintf("%s (and %d more %s)", v.problems[0].text, len(v.problems)-1, more)
+	}
+}
+
+// Add adds a problem found beside the judgement (what the next renewal
+// will do, say): a long line of state s, and, unless s is OK, a place in
+// the status line by its state.
+func (v *Verdict) Add(s nagios.State, text string) {
+	v.Result.Raise(s)
+	v.Result.Long = append(v.Result.Long, "["+s.String()+"] "+text)
+	if s != nagios.OK {
+		v.problems = append(v.problems, problem{s, text})
+		v.summarize()
+	}
 }
 
 const maxNotes = 10 // per table and kind, in the long output
@@ -437,22 +473,9 @@ func (j *judge) run(obs []Observation, recv []Receiver, answers []Answer) {
 		}
 	}
 
-	// Status line: the worst problem first, then a count of the rest.
-	slices.SortStableFunc(j.problems, func(a, b problem) int {
-		return cmpState(a.state, b.state)
-	})
-	switch {
-	case len(j.problems) == 0:
-		r.Summary = j.okSummary(obs, recv, answers, minDays)
-	case len(j.problems) == 1:
-		r.Summary = j.problems[0].text
-	default:
-		more := "problems"
-		if len(j.problems) == 2 {
-			more = "problem"
-		}
-		r.Summary = fmt.Sprintf("%s (and %d more %s)", j.problems[0].text, len(j.problems)-1, more)
-	}
+	j.v.ok = j.okSummary(obs, recv, answers, minDays)
+	j.v.problems = j.problems
+	j.v.summarize()
 	r.Long = j.long
 
 	// Perfdata.

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/nagios"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/renewal"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/rollover"
+)
+
+// renewalAnswers are what receivers said beside the check's own
+// questions: of each client certificate's twin (Obs is the certificate's
+// observation), and of each staged certificate (Obs indexes stagedAt,
+// which holds the staging and leaf index).
+type renewalAnswers struct {
+	twins, staged []check.Answer
+	stagedAt      [][2]int
+}
+
+// stage finds the material rollover staged beside the relay's client
+// certificate files; an error is a note (the check judges what is live).
+func (g *gathered) stage() {
+	for _, e := range g.entries {
+		st, err := rollover.Staged(e)
+		if err != nil {
+			g.notes = append(g.notes, fmt.Sprintf("[OK] %s: staged material not read: %v", e.Origin(), err))
+			continue
+		}
+		g.staged = append(g.staged, st...)
+	}
+}
+
+// judgeRenewals adds to v what the next renewal of each client
+// certificate will do to each receiver that lists it (lib/renewal's
+// Predict: WARNING when it will break), and the material rollover staged
+// and not yet installed (WARNING, with what each refusing receiver needs).
+func (g *gathered) judgeRenewals(v *check.Verdict, cfg check.Config, recv []check.Receiver) {
+	dirs := renewal.DefaultDirs()
+	for i, o := range g.obs {
+		if o.Role != check.RoleClient || o.Leaf() == nil {
+			continue
+		}
+		path := o.Source // "path:line"
+		if i := strings.LastIndexByte(path, ':'); i > 0 {
+			path = path[:i]
+		}
+		info, ferr := renewal.Find(dirs, path, o.Leaf())
+		line := cfg.Digest.PublicKey(o.Leaf()) + " " + check.Label(o.Observation)
+		predict := func(where string, l renewal.Listing) {
+			p := renewal.Predict(info, ferr, l, line)
+			if p.Message != "" {
+				v.Add(p.State, fmt.Sprintf("%s in %s: %s", o.Where(), where, p.Message))
+			}
+		}
+		for _, l := range v.Listings {
+			if l.Obs != i || l.Matched == nil {
+				continue
+			}
+			rc := recv[l.Table]
+			listing := renewal.ByCert
+			if _, ok := rc.Table.Lookup(cfg.Digest.PublicKey(o.Leaf())); ok {
+				listing = renewal.ByPublicKey
+			}
+			predict(rc.Spec.String(), listing)
+		}
+		for _, a := range g.answers {
+			if a.Obs != i || a.Err != nil || g.relaysAnyway(a) {
+				continue
+			}
+			twin := g.twinOf(a)
+			if twin == nil || twin.Err != nil {
+				continue
+			}
+			predict("receiver "+a.Receiver, renewal.ListingOf(a.Verdict == check.Accepted, twin.Verdict == check.Accepted))
+		}
+	}
+	for si, st := range g.staged {
+		for li := range st.Leaves {
+			g.judgeStaged(v, cfg, st, si, li)
+		}
+	}
+}
+
+// judgeStaged says what a staged certificate waits for.
+func (g *gathered) judgeStaged(v *check.Verdict, cfg check.Config, st rollover.Staging, si, li int) {
+	leaf := st.Leaves[li]
+	what := fmt.Sprintf("new certificate staged as %s (%s, valid until %s)", st.StagedPath(), leaf.Cert().Subject.CommonName, leaf.Cert().NotAfter.UTC().Format("2006-01-02"))
+	line := cfg.Digest.PublicKey(leaf.Cert()) + " " + check.Label(check.Observation{Chain: leaf.Chain})
+	var refusing []string
+	asked := false
+	for _, a := range g.renewals.staged {
+		if at := g.renewals.stagedAt[a.Obs]; at != [2]int{si, li} {
+			continue
+		}
+		asked = true
+		if a.Err != nil || a.Verdict != check.Accepted {
+			refusing = append(refusing, a.Receiver)
+		}
+	}
+	switch {
+	case !asked:
+		v.Add(nagios.Warning, what+": waiting for rollover; hint: give --receiver to see which receivers still refuse it")
+	case len(refusing) > 0:
+		v.Add(nagios.Warning, fmt.Sprintf("%s, not yet accepted by %s: add %s", what, strings.Join(uniq(refusing), ", "), line))
+	default:
+		v.Add(nagios.OK, what+": every receiver accepts it; the next rollover run installs it")
+	}
+}
+
+// twinOf returns the answer about a's certificate's twin from the same
+// receiver address.
+func (g *gathered) twinOf(a check.Answer) *check.Answer {
+	for i, t := range g.renewals.twins {
+		if t.Obs == a.Obs && t.Receiver == a.Receiver && t.Addr == a.Addr {
+			return &g.renewals.twins[i]
+		}
+	}
+	return nil
+}
+
+// relaysAnyway reports whether a's receiver address relayed for the
+// control question, presenting no certificate: then nothing can be told
+// of how it lists one.
+func (g *gathered) relaysAnyway(a check.Answer) bool {
+	for _, c := range g.answers {
+		if c.Obs < 0 && c.Receiver == a.Receiver && c.Addr == a.Addr {
+			return c.Err == nil && c.Verdict == check.Accepted
+		}
+	}
+	return false
+}
+
+func uniq(s []string) []string {
+	var out []string
+	for _, x := range s {
+		if len(out) == 0 || out[len(out)-1] != x {
+			out = append(out, x)
+		}
+	}
+	return out
+}
