@@ -370,8 +370,6 @@ func (f *fixFlags) checkFixTo(specs []groupSpec) error {
 	return nil
 }
 
-var errNoPostmap = errors.New("--no-postmap")
-
 func countChanges(ch []fix.Change) string {
 	rep, add := 0, 0
 	for _, c := range ch {
