@@ -79,6 +79,7 @@ func (c *checkCmd) Run(e *env, code *int) error {
 
 	// The relays answer while the receiver's configuration and tables
 	// are read.
+	e.busy("probing the relays and reading the tables")
 	var g gathered
 	done := make(chan struct{})
 	go func() { defer close(done); g.run(ctx, c) }()
@@ -92,6 +93,7 @@ func (c *checkCmd) Run(e *env, code *int) error {
 	if g.err != nil {
 		return g.err
 	}
+	e.busy("asking the compiled tables (postmap -q)")
 	check.Consult(ctx, "", rs.configDir, rs.recv, observedKeys(cfg.Digest, g.obs))
 	cfg.Now = time.Now()
 	v := check.Judge(cfg, plain(g.obs), rs.recv, g.answers...)
@@ -104,11 +106,13 @@ func (c *checkCmd) Run(e *env, code *int) error {
 	var fixed bytes.Buffer // a corrected table (--fix-to -) or a diff (--diff)
 	fixState := nagios.OK
 	if c.fixFlags.any() {
+		e.busy("fixing the tables (lock, write, postmap, reload)")
 		fixState = c.remediate(ctx, cfg, g.obs, rs.recv, &res, &fixed, rs.configDir)
 	}
 	if c.Verbose > 0 {
 		res.Long = append(res.Long, verboseLines(cfg, g.obs, c.Verbose)...)
 	}
+	e.busy("writing the output")
 	if err := c.print(e, cfg, g.obs, rs.recv, v, res, g.answers, fixed.Bytes()); err != nil {
 		return err
 	}

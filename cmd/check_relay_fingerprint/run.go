@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -74,7 +75,13 @@ type cli struct {
 // env is what a command's Run gets: the output streams.
 type env struct {
 	stdout, stderr io.Writer
+	// doing says what the command is busy with, for the watchdog's
+	// message: "reading the tables", "fixing hash:/etc/postfix/...".
+	doing atomic.Pointer[string]
 }
+
+// busy records what the command is about to do.
+func (e *env) busy(what string) { e.doing.Store(&what) }
 
 // maxArgs bounds the command line: 500 relays, each with -H, plus room
 // for the other flags; more is a configuration to split, not to parse.
@@ -163,9 +170,10 @@ func runCommand(kctx *kong.Context, stdout, stderr io.Writer, timeout float64, a
 		err  error
 	}
 	done := make(chan result, 1)
+	e := &env{stdout: out, stderr: errOut}
 	go func() {
 		code := exitUnknown
-		err := kctx.Run(&env{stdout: out, stderr: errOut}, &code)
+		err := kctx.Run(e, &code)
 		done <- result{code, err}
 	}()
 	var expired <-chan time.Time
@@ -189,8 +197,11 @@ func runCommand(kctx *kong.Context, stdout, stderr io.Writer, timeout float64, a
 	case <-expired:
 		out.close()
 		errOut.close()
-		writeResult(stdout, nagios.Result{Name: "RELAY_FINGERPRINT", State: nagios.Unknown,
-			Summary: fmt.Sprintf("plugin timeout: still running %s after the -t %v deadline", watchdogGrace, timeout)}, asJSON)
+		msg := fmt.Sprintf("plugin timeout: still running %s after the -t %v deadline", watchdogGrace, timeout)
+		if what := e.doing.Load(); what != nil {
+			msg += ", " + *what
+		}
+		writeResult(stdout, nagios.Result{Name: "RELAY_FINGERPRINT", State: nagios.Unknown, Summary: msg}, asJSON)
 		return exitUnknown
 	}
 }

@@ -339,6 +339,20 @@ func TestProbeFakes(t *testing.T) {
 			wantStage: StageSTARTTLS, wantErr: errProtocol,
 		},
 		{
+			// One byte is enough to be read later as if it came over TLS
+			// (issue 13 item 19: "n > 1" passed every other case).
+			name: "one byte after STARTTLS reply",
+			script: func(f *fake, _ *tls.Config) {
+				f.send(banner)
+				f.expect("EHLO")
+				f.send(ehloStartTLS)
+				f.expect("STARTTLS")
+				f.send("220 2.0.0 ready\r\n2")
+				f.drain()
+			},
+			wantStage: StageSTARTTLS, wantErr: errProtocol,
+		},
+		{
 			name: "close after STARTTLS reply",
 			script: func(f *fake, _ *tls.Config) {
 				f.send(banner)
