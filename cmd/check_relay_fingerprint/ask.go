@@ -20,6 +20,9 @@ type receiverFlags struct {
 	Receivers []string `name:"receiver" sep:"none" placeholder:"HOST[:PORT]" group:"Receivers" help:"Ask this receiver (port 25 unless given) whether each client certificate of --relay-postconf or --client-chain may relay: STARTTLS presenting it, MAIL FROM, RCPT TO, then RSET and QUIT; never DATA, so no mail is sent. Needs no table; repeatable."`
 	Rcpt      string   `placeholder:"ADDR" default:"${default_rcpt}" group:"Receivers" help:"Recipient of the RCPT TO test: an address in a domain the receiver relays to only for trusted clients, never one of its own domains (that would be accepted whatever the certificate). Default: ${default}."`
 	MailFrom  string   `name:"mail-from" placeholder:"ADDR" default:"<>" group:"Receivers" help:"Sender of the MAIL FROM test. Default: ${default}, the null sender."`
+	// CertbotDir is where certbot keeps its renewal configuration, for
+	// the prediction of each client certificate's next renewal.
+	CertbotDir string `name:"certbot-dir" placeholder:"DIR" default:"/etc/letsencrypt" group:"Receivers" help:"certbot's configuration directory (its --config-dir), read to predict what the next renewal of each client certificate does to the receivers (acme.sh is read from ~/.acme.sh). Default: ${default}."`
 }
 
 // validate refuses --receiver without a client certificate to present,

@@ -99,7 +99,7 @@ func (c *checkCmd) Run(e *env, code *int) error {
 	v := check.Judge(cfg, plain(g.obs), rs.recv, g.answers...)
 	v.Prepend(nagios.Unknown, rs.unknown...)
 	v.Prepend(nagios.Critical, rs.critical...)
-	g.judgeRenewals(&v, cfg, rs.recv)
+	g.judgeRenewals(&v, cfg, rs.recv, c.CertbotDir)
 	res := v.Result
 	res.Long = append(res.Long, g.notes...)
 

@@ -36,8 +36,9 @@ func (g *gathered) stage() {
 // certificate will do to each receiver that lists it (lib/renewal's
 // Predict: WARNING when it will break), and the material rollover staged
 // and not yet installed (WARNING, with what each refusing receiver needs).
-func (g *gathered) judgeRenewals(v *check.Verdict, cfg check.Config, recv []check.Receiver) {
+func (g *gathered) judgeRenewals(v *check.Verdict, cfg check.Config, recv []check.Receiver, certbotDir string) {
 	dirs := renewal.DefaultDirs()
+	dirs.Certbot = certbotDir
 	for i, o := range g.obs {
 		if o.Role != check.RoleClient || o.Leaf() == nil {
 			continue

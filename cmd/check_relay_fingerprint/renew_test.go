@@ -41,3 +41,55 @@ func TestRunRelayPostconfStaged(t *testing.T) {
 		t.Errorf("staged: exit %d, want 1 with the staged file\n%s", code, out)
 	}
 }
+
+// TestRunRelayPostconfPredicts: the prediction of issue 16, wired: a
+// client certificate certbot renews with a new key, listed by public key,
+// is a WARNING naming the setting that keeps the key; listed by
+// certificate fingerprint only, a WARNING with the public-key line.
+func TestRunRelayPostconfPredicts(t *testing.T) {
+	t.Parallel()
+	postfixtest.Require(t, "postconf")
+	dir := t.TempDir()
+	live := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	chain := filepath.Join(dir, "relay.pem")
+	postfixtest.WriteChainFile(t, chain, live)
+	mainCF := rtWrite(t, dir, "main.cf", "compatibility_level = 3.6\nsmtp_tls_security_level = may\nsmtp_tls_chain_files = "+chain+"\n")
+	rtWrite(t, dir, "master.cf", "smtp unix - - y - - smtp\n")
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(mainCF, old, old); err != nil {
+		t.Fatal(err)
+	}
+	// certbot's lineage: its cert.pem holds the same key as the file
+	// Postfix reads (rollover installs copies, not links).
+	certbot := filepath.Join(dir, "letsencrypt")
+	liveDir := filepath.Join(certbot, "live", "relay.example.org")
+	if err := os.MkdirAll(liveDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(certbot, "renewal"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rtWrite(t, liveDir, "cert.pem", string(live.CertPEM))
+	rtWrite(t, filepath.Join(certbot, "renewal"), "relay.example.org.conf",
+		"version = 2.11.0\ncert = "+filepath.Join(liveDir, "cert.pem")+"\n[renewalparams]\nreuse_key = False\n")
+
+	byKey := rtWrite(t, dir, "bykey", live.PubkeyFingerprint("sha256")+" relay.example.org\n")
+	byCert := rtWrite(t, dir, "bycert", live.Fingerprint("sha256")+" relay.example.org\n")
+	for _, tc := range []struct {
+		table string
+		want  []string
+	}{
+		{byKey, []string{"listed by public key, but certbot makes a new key at the next renewal", "set reuse_key = True in " + filepath.Join(certbot, "renewal", "relay.example.org.conf")}},
+		{byCert, []string{"listed by certificate fingerprint only: breaks at the next renewal", "add " + live.PubkeyFingerprint("sha256") + " relay.example.org (public key)"}},
+	} {
+		code, out, _ := rtRun(t, "--relay-postconf", dir, "--certbot-dir", certbot, "--table", "texthash:"+tc.table, "-w", "0", "-c", "0")
+		if code != exitWarning {
+			t.Errorf("%s: exit %d, want 1\n%s", tc.table, code, out)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: output lacks %q\n%s", tc.table, w, out)
+			}
+		}
+	}
+}
