@@ -276,7 +276,13 @@ func (r *report) writeReading(b *strings.Builder) {
 		}
 		if len(parts) > 0 {
 			fmt.Fprintf(b, "- **Table size.** Against the 1-entry table: %s. The 1-entry runs themselves spread over %s–%s (p25–p75): "+
-				"a difference inside that is noise.\n", strings.Join(parts, "; "), ms(quantile(one.walls(), 0.25)), ms(quantile(one.walls(), 0.75)))
+				"a difference inside that is noise.", strings.Join(parts, "; "), ms(quantile(one.walls(), 0.25)), ms(quantile(one.walls(), 0.75)))
+			if big := r.get("table-100000"); has(big) {
+				fmt.Fprintf(b, " The 100 000-entry check makes %+d page faults (%.1f MB of peak RSS against %.1f MB): "+
+					"the file, its lines and its entries are held in memory, each page of it faulted in once.",
+					big.medianFaults()-one.medianFaults(), float64(big.medianRSS())/1e6, float64(one.medianRSS())/1e6)
+			}
+			b.WriteString("\n")
 		}
 	}
 	f1, f50, f200 := r.get("fan-1"), r.get("fan-50"), r.get("fan-200")
