@@ -2,7 +2,7 @@ package bench
 
 // TestBench, the harness. It builds the plugin, starts one real Postfix on
 // 127.0.0.1 (lib/postfixtest) with a certificate valid for a year, writes
-// relay_clientcerts tables of 1, 10 000 and 100 000 entries (the relay's
+// relay_clientcerts tables of 1, 1 000, 10 000 and 100 000 entries (the relay's
 // public-key fingerprint last), starts 200 bench relays (relay_test.go:
 // delaying SMTP servers, each with its own port and certificate) with
 // tables of 200 and 100 000 entries listing them all, puts 200 delaying
@@ -10,9 +10,9 @@ package bench
 // process, one after the other in a fixed order, round after round (A B C
 // ... A B C ...), so that a burst of load from other users of the machine
 // hits every scenario alike. It reports medians, ratios of medians, the
-// CPU time of the child, of Postfix and of the bench process (the relays
-// or the proxies), and peak RSS (in extra rounds under GNU time, see
-// measureRSS), and writes RESULTS.md.
+// CPU time and minor page faults of the child, the CPU time of Postfix and
+// of the bench process (the relays or the proxies), and peak RSS (in extra
+// rounds under GNU time, see measureRSS), and writes RESULTS.md.
 //
 // Environment:
 //
@@ -79,6 +79,7 @@ type scenario struct {
 type sample struct {
 	wall    time.Duration
 	cpu     time.Duration // user + system, the child and its waited-for children
+	faults  int64         // minor page faults, likewise
 	postfix time.Duration // CPU time of the Postfix processes meanwhile
 	harness time.Duration // CPU time of this process meanwhile: the relays or proxies
 	// The rig's delayed writes meanwhile, those more than lateBy after
@@ -131,7 +132,7 @@ func (sc *scenario) run(record bool, postfix *peers) {
 	}
 	if record {
 		cpu := time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
-		sc.samples = append(sc.samples, sample{wall: wall, cpu: cpu, postfix: max(pf1-pf0, 0), harness: h1 - h0,
+		sc.samples = append(sc.samples, sample{wall: wall, cpu: cpu, faults: ru.Minflt, postfix: max(pf1-pf0, 0), harness: h1 - h0,
 			writes: w1 - w0, late: l1 - l0, maxLate: time.Duration(maxLate)})
 	}
 }
@@ -273,7 +274,7 @@ func TestBench(t *testing.T) {
 	// Tables by the name RESULTS.md shows: T for the one Postfix, R for
 	// the bench relays (every relay listed, last).
 	tables := map[string]string{}
-	for _, n := range []int{1, 10_000, 100_000} {
+	for _, n := range []int{1, 1_000, 10_000, 100_000} {
 		name := fmt.Sprintf("T%d", n)
 		tables[name] = writeTable(t, filepath.Join(dir, name), n, pubkey+" "+postfixtest.ServerHostname)
 	}
@@ -343,8 +344,14 @@ func TestBench(t *testing.T) {
 	add(&scenario{id: "version", label: "check_relay_fingerprint -V (start-up only)",
 		shown: "check_relay_fingerprint -V", argv: []string{plugin, "-V"},
 		ok: wantExit(3, "check_relay_fingerprint")})
+	if candidate != "" {
+		add(&scenario{id: "version+cand", label: "check_relay_fingerprint -V (start-up only) [candidate]",
+			shown: "check_relay_fingerprint -V", argv: []string{candidate, "-V"},
+			ok: wantExit(3, "check_relay_fingerprint")})
+	}
 
 	// Table size, one relay direct.
+	plugins("table-1000", "check_relay_fingerprint, 1 000 entries", direct, "T1000", nil, nil)
 	plugins("table-10000", "check_relay_fingerprint, 10 000 entries", direct, "T10000", nil, nil)
 	plugins("table-100000", "check_relay_fingerprint, 100 000 entries", direct, "T100000", nil, nil)
 
@@ -409,11 +416,7 @@ func TestBench(t *testing.T) {
 		scenarios: scs, candidate: candidate, candidateNote: os.Getenv("BENCH_CANDIDATE_NOTE"), haveSSLCert: haveSSLCert,
 		pluginPath: plugin, unstamped: relays.unstamped.Load(),
 	}
-	text := rep.render()
-	if old, err := os.ReadFile(out); err == nil {
-		text += keptNotes(string(old))
-	}
-	if err := os.WriteFile(out, []byte(text), 0o644); err != nil {
+	if err := os.WriteFile(out, []byte(rep.render()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("wrote %s\n%s", out, rep.targetsTable())

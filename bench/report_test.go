@@ -1,22 +1,26 @@
 package bench
 
-// RESULTS.md, as written by TestBench:
+// RESULTS.md, as written by TestBench, all of it each time:
 //
 //	# Bench results            machine, date, run parameters
 //	## Targets                 one row per target: ratio, limit, PASS/MISS;
 //	                           then the fan-out targets on the reference rig
+//	## Start-up                page faults and CPU of -V and of a one-relay
+//	                           check (and of the candidate's, if any)
+//	## Reading                 what the tables say, in sentences made from
+//	                           the same numbers
 //	## One relay, ...          one table per section: median wall time,
-//	## Table size, ...         p25-p75, median CPU (user+system) of the
-//	## Fan-out, bench ...      child, of Postfix and of the bench process,
-//	## Fan-out, ... proxy ...  median peak RSS, and the section's ratio
-//	## Findings                everything from this heading on is kept from
-//	                           the previous RESULTS.md, untouched
+//	## Table size, ...         p25-p75, median CPU (user+system) and minor
+//	## Fan-out, bench ...      page faults of the child, CPU of Postfix and
+//	## Fan-out, ... proxy ...  of the bench process, median peak RSS, and
+//	                           the section's ratio
 //
 // A ratio is a quotient of medians. Peak RSS is ru_maxrss: for a shell
 // pipeline or script it is the largest single process, not the sum.
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -24,17 +28,6 @@ import (
 	"strings"
 	"time"
 )
-
-const notesHeading = "\n## Findings"
-
-// keptNotes returns the part of an old RESULTS.md from notesHeading on.
-func keptNotes(old string) string {
-	i := strings.Index(old, notesHeading)
-	if i < 0 {
-		return ""
-	}
-	return old[i:]
-}
 
 type report struct {
 	rounds        int
@@ -85,6 +78,18 @@ func (sc *scenario) medianOf(field func(sample) time.Duration) time.Duration {
 }
 
 func (sc *scenario) medianRSS() int64 { return quantile(sc.rss, 0.5) }
+
+func (sc *scenario) medianFaults() int64 {
+	out := make([]int64, len(sc.samples))
+	for i, s := range sc.samples {
+		out[i] = s.faults
+	}
+	return quantile(out, 0.5)
+}
+
+func (sc *scenario) medianCPU() time.Duration {
+	return sc.medianOf(func(s sample) time.Duration { return s.cpu })
+}
 
 // lateCell tells which share of the rig's delayed writes in the measured
 // runs came more than lateBy after due, and the median of each run's
@@ -148,6 +153,16 @@ func (r *report) targets(suffix string, reference bool) []target {
 		v, ok := r.ratio(a+suffix, b)
 		return target{what: what, value: v, ok: ok, limit: limit, unit: "×"}
 	}
+	// noise: a's median within the spread of b's own runs, at most their
+	// upper quartile; both as ratios to b's median, to two decimals.
+	noise := func(what, a, b string) target {
+		tg := ratio(what, a, b, 0)
+		if sb := r.get(b + suffix); sb != nil && len(sb.samples) > 0 {
+			tg.limit = round2(float64(quantile(sb.walls(), 0.75)) / float64(sb.median()))
+			tg.value = round2(tg.value)
+		}
+		return tg
+	}
 	rss := func(what, id string) target {
 		tg := target{what: what, limit: 25, unit: " MB", less: true}
 		if sc := r.get(id + suffix); sc != nil && len(sc.rss) > 0 {
@@ -169,6 +184,7 @@ func (r *report) targets(suffix string, reference bool) []target {
 		ratio("one relay: plugin ÷ check_smtp -S -D 30", "one", "check_smtp", 1.0),
 		ratio(fmt.Sprintf("50 relays ÷ 1 relay; rig: bench relays, each %v RTT away", 2*r.delay), "fan-50", "fan-1", 1.5),
 		ratio("200 relays ÷ 1 relay; rig: bench relays", "fan-200", "fan-1", 2.0),
+		noise("1 000-entry table ÷ 1-entry table (one relay, direct); limit: the 1-entry runs' upper quartile ÷ their median", "table-1000", "one"),
 		ratio("100 000-entry table ÷ 1-entry table (one relay, direct)", "table-100000", "one", 2.0),
 		rss("peak RSS, 50 relays and 100 000 entries; rig: bench relays", "fan-50-100000"),
 	}
@@ -192,6 +208,107 @@ func (r *report) writeTargets(b *strings.Builder, suffix, title string) {
 	fmt.Fprintf(b, "\nReference, not the targets: the fan-out targets%s with each relay a proxy to the one real Postfix, "+
 		"and the table-size target with the relay as far away as in the fan-out, where the table is read while the relay answers\n\n", title)
 	r.writeTargetRows(b, r.targets(suffix, true))
+}
+
+func round2(x float64) float64 { return math.Round(100*x) / 100 }
+
+// writeStartup writes the start-up table: page faults and CPU of the
+// plugin starting alone (-V) and of a whole one-relay check, the
+// candidate's beside them, and check_smtp's whole check for scale.
+func (r *report) writeStartup(b *strings.Builder) {
+	b.WriteString("\n## Start-up\n\n" +
+		"Medians of the same runs as below: minor page faults and CPU (user + system) move less with the load on the machine than wall time.")
+	if r.candidate != "" {
+		b.WriteString(" [candidate] rows: " + r.candidateText() + ".")
+	}
+	b.WriteString("\n\n| what | page faults | CPU | wall |\n|---|---:|---:|---:|\n")
+	for _, id := range []string{"version", "version+cand", "one", "one+cand", "check_smtp"} {
+		sc := r.get(id)
+		if sc == nil || len(sc.samples) == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "| %s | %d | %s | %s |\n", cell(sc.label), sc.medianFaults(), ms(sc.medianCPU()), ms(sc.median()))
+	}
+}
+
+// candidateText says what the candidate is.
+func (r *report) candidateText() string {
+	if r.candidateNote != "" {
+		return r.candidateNote
+	}
+	return "`" + r.candidate + "`"
+}
+
+// writeReading writes what the tables say, from their numbers.
+func (r *report) writeReading(b *strings.Builder) {
+	b.WriteString("\n## Reading\n\nMade from the medians in the tables here, by the harness.\n\n")
+	one, smtp, ver := r.get("one"), r.get("check_smtp"), r.get("version")
+	has := func(scs ...*scenario) bool {
+		for _, sc := range scs {
+			if sc == nil || len(sc.samples) == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	if has(one, smtp, ver) {
+		fmt.Fprintf(b, "- **One relay.** The plugin takes %s (%s of CPU, %d page faults), check_smtp -S %s (%s, %d): %.2f×. "+
+			"Starting alone (-V) takes %s of the plugin's %s (%d page faults), the rest is the probe, the table and the verdict.\n",
+			ms(one.median()), ms(one.medianCPU()), one.medianFaults(), ms(smtp.median()), ms(smtp.medianCPU()), smtp.medianFaults(),
+			float64(one.median())/float64(smtp.median()), ms(ver.median()), ms(one.median()), ver.medianFaults())
+	}
+	if vc, oc := r.get("version+cand"), r.get("one+cand"); has(ver, vc, one, oc) {
+		fmt.Fprintf(b, "- **Against the candidate** (%s): -V %d → %d page faults and %s → %s of CPU (candidate → this build); "+
+			"a one-relay check %d → %d page faults and %s → %s of CPU, %s → %s of wall time.\n",
+			r.candidateText(), vc.medianFaults(), ver.medianFaults(), ms(vc.medianCPU()), ms(ver.medianCPU()),
+			oc.medianFaults(), one.medianFaults(), ms(oc.medianCPU()), ms(one.medianCPU()), ms(oc.median()), ms(one.median()))
+	}
+	if has(one) {
+		var parts []string
+		for _, n := range []int{1_000, 10_000, 100_000} {
+			sc := r.get(fmt.Sprintf("table-%d", n))
+			if !has(sc) {
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%s entries %+.2f ms of wall time and %+.2f ms of CPU (%.2f×)",
+				thousands(n), float64(sc.median()-one.median())/1e6, float64(sc.medianCPU()-one.medianCPU())/1e6,
+				float64(sc.median())/float64(one.median())))
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(b, "- **Table size.** Against the 1-entry table: %s. The 1-entry runs themselves spread over %s–%s (p25–p75): "+
+				"a difference inside that is noise.", strings.Join(parts, "; "), ms(quantile(one.walls(), 0.25)), ms(quantile(one.walls(), 0.75)))
+			if big := r.get("table-100000"); has(big) {
+				fmt.Fprintf(b, " The 100 000-entry check makes %+d page faults (%.1f MB of peak RSS against %.1f MB): "+
+					"the file, its lines and its entries are held in memory, each page of it faulted in once.",
+					big.medianFaults()-one.medianFaults(), float64(big.medianRSS())/1e6, float64(one.medianRSS())/1e6)
+			}
+			b.WriteString("\n")
+		}
+	}
+	f1, f50, f200 := r.get("fan-1"), r.get("fan-50"), r.get("fan-200")
+	if has(f1, f50, f200) {
+		fmt.Fprintf(b, "- **Fan-out, bench relays** (each %v away): 1 relay %s, 50 relays %s (%.2f×), 200 relays %s (%.2f×); "+
+			"at 200 the plugin spent %s of CPU and the relays %s, on the same 2 cores.\n",
+			2*r.delay, ms(f1.median()), ms(f50.median()), float64(f50.median())/float64(f1.median()),
+			ms(f200.median()), float64(f200.median())/float64(f1.median()),
+			ms(f200.medianCPU()), ms(f200.medianOf(func(s sample) time.Duration { return s.harness })))
+	}
+	p1, p200 := r.get("pfx-1"), r.get("pfx-200")
+	if has(p1, p200) {
+		fmt.Fprintf(b, "- **Fan-out, proxies to the one Postfix** (reference): 200 relays %.2f×, with Postfix spending %s "+
+			"and the proxies %s of CPU against the plugin's %s: the rig's cost, which relays on other machines would not add.\n",
+			float64(p200.median())/float64(p1.median()), ms(p200.medianOf(func(s sample) time.Duration { return s.postfix })),
+			ms(p200.medianOf(func(s sample) time.Duration { return s.harness })), ms(p200.medianCPU()))
+	}
+}
+
+// thousands writes n with a space between groups of three digits.
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + " " + s[i:]
+	}
+	return s
 }
 
 func (r *report) writeTargetRows(b *strings.Builder, ts []target) {
@@ -221,7 +338,7 @@ type section struct {
 }
 
 func (r *report) sections() []section {
-	one := []string{"one", "one+cand", "one-cgo", "openssl", "posttls-finger", "check_smtp", "check_ssl_cert", "version"}
+	one := []string{"one", "one+cand", "one-cgo", "openssl", "posttls-finger", "check_smtp", "check_ssl_cert", "version", "version+cand"}
 	return []section{
 		{
 			title: "One relay, direct",
@@ -234,7 +351,8 @@ func (r *report) sections() []section {
 			intro: "The same probe with the relay's entry last in a table of generated fingerprints and labels " +
 				"(texthash: source, about 120 bytes a line), which every run reads and parses. " +
 				"The last column is the row's median divided by the first row's (1 entry).",
-			ids:  []string{"one", "one+cand", "table-10000", "table-10000+cand", "table-100000", "table-100000+cand"},
+			ids: []string{"one", "one+cand", "table-1000", "table-1000+cand", "table-10000", "table-10000+cand",
+				"table-100000", "table-100000+cand"},
 			base: "one", ratioHead: "row ÷ 1 entry", rigHead: "bench CPU",
 		},
 		{
@@ -272,8 +390,8 @@ func (r *report) sections() []section {
 func (r *report) render() string {
 	var b strings.Builder
 	b.WriteString("# Bench results\n\n")
-	b.WriteString("Written by `BENCH=1 go test -count=1 -timeout 20m -run '^TestBench$' -v ./bench` (see README.md); " +
-		"everything above **Findings** is rewritten by each run.\n\n")
+	b.WriteString("Written by `BENCH=1 go test -count=1 -timeout 20m -run '^TestBench$' -v ./bench` (see README.md), " +
+		"all of it by each run.\n\n")
 	fmt.Fprintf(&b, "- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "- machine: %d CPUs (nproc), %s, Linux %s, %s\n", runtime.NumCPU(), cpuModel(), kernel(), runtime.Version())
 	fmt.Fprintf(&b, "- peers: Postfix %s, %s, check_smtp %s", firstLine(command("postconf", "-d", "-h", "mail_version")),
@@ -284,7 +402,8 @@ func (r *report) render() string {
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "- run: %d measured rounds after a warm-up round, every scenario once per round in a fixed order; "+
 		"%v in all; load average %s before, %s after (the machine is shared)\n", r.rounds, r.elapsed.Round(time.Second), r.load[0], r.load[1])
-	fmt.Fprintf(&b, "- wall time is from fork to the child's exit as the bench sees it; CPU is user + system of the child and its children; "+
+	fmt.Fprintf(&b, "- wall time is from fork to the child's exit as the bench sees it; CPU is user + system of the child and its children, "+
+		"page faults their minor page faults (`ru_minflt`); "+
 		"Postfix CPU is what the Postfix master and its children (smtpd, ...) spent meanwhile (`/proc/PID/schedstat`); "+
 		"bench, relays or proxies CPU is what the bench process itself spent meanwhile (`getrusage`): in the direct rows "+
 		"only starting and reaping the child, in the fan-out rows nearly all of it the bench relays or the delaying proxies; "+
@@ -305,6 +424,8 @@ func (r *report) render() string {
 			"later than the arrival, for those\n", r.unstamped)
 	}
 	b.WriteString(r.targetsTable())
+	r.writeStartup(&b)
+	r.writeReading(&b)
 
 	for _, s := range r.sections() {
 		fmt.Fprintf(&b, "\n## %s\n\n%s\n\n", s.title, s.intro)
@@ -312,7 +433,7 @@ func (r *report) render() string {
 		if s.late {
 			lateHead, lateAlign = " late writes |", "---:|"
 		}
-		fmt.Fprintf(&b, "| what | median | p25–p75 | CPU | Postfix CPU | %s |%s peak RSS | runs | %s |\n|---|---:|---:|---:|---:|---:|%s---:|---:|---:|\n",
+		fmt.Fprintf(&b, "| what | median | p25–p75 | CPU | page faults | Postfix CPU | %s |%s peak RSS | runs | %s |\n|---|---:|---:|---:|---:|---:|---:|%s---:|---:|---:|\n",
 			s.rigHead, lateHead, s.ratioHead, lateAlign)
 		for _, id := range s.ids {
 			sc := r.get(id)
@@ -347,9 +468,9 @@ func (r *report) render() string {
 			if s.late {
 				rig += " | " + sc.lateCell()
 			}
-			fmt.Fprintf(&b, "| %s<br>`%s` | %s | %s–%s | %s | %s | %s | %s | %s | %s |\n", cell(sc.label), cell(sc.shown),
+			fmt.Fprintf(&b, "| %s<br>`%s` | %s | %s–%s | %s | %d | %s | %s | %s | %s | %s |\n", cell(sc.label), cell(sc.shown),
 				ms(sc.median()), ms(quantile(sc.walls(), 0.25)), ms(quantile(sc.walls(), 0.75)),
-				ms(sc.medianOf(func(s sample) time.Duration { return s.cpu })),
+				ms(sc.medianCPU()), sc.medianFaults(),
 				ms(sc.medianOf(func(s sample) time.Duration { return s.postfix })), rig, rss, runs, ratio)
 		}
 	}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,25 +27,6 @@ func TestQuantile(t *testing.T) {
 			t.Parallel()
 			if got := quantile(tc.in, tc.q); got != tc.want {
 				t.Errorf("quantile(%v, %v) = %v, want %v", tc.in, tc.q, got, tc.want)
-			}
-		})
-	}
-}
-
-func TestKeptNotes(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name, old, want string
-	}{
-		{"no old file", "", ""},
-		{"no findings", "# Bench results\n\n## Targets\n", ""},
-		{"findings kept to the end", "# Bench results\n\n## Targets\n| a |\n\n## Findings\n\nnotes\n\n## More\n", "\n## Findings\n\nnotes\n\n## More\n"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			if got := keptNotes(tc.old); got != tc.want {
-				t.Errorf("keptNotes(%q) = %q, want %q", tc.old, got, tc.want)
 			}
 		})
 	}
@@ -107,5 +89,72 @@ func TestLatenessNote(t *testing.T) {
 	}
 	if w, n, m := l.writes.Load(), l.late.Load(), time.Duration(l.maxLate.Load()); w != 4 || n != 2 || m < 50*time.Millisecond {
 		t.Errorf("after writes due in an hour, now, 50 ms and 20 ms ago: writes %d, late %d, latest %v; want 4, 2, at least 50ms", w, n, m)
+	}
+}
+
+// walls returns samples with these wall times in ms and CPU and faults
+// derived from them.
+func walls(msecs ...int) []sample {
+	var out []sample
+	for _, m := range msecs {
+		d := time.Duration(m) * time.Millisecond
+		out = append(out, sample{wall: d, cpu: d / 2, faults: int64(100 * m)})
+	}
+	return out
+}
+
+func TestNoiseTarget(t *testing.T) {
+	t.Parallel()
+	one := &scenario{id: "one", plugin: true, samples: walls(1, 2, 3, 4, 5)} // median 3, p75 4: limit 1.33
+	tests := []struct {
+		name    string
+		samples []sample
+		value   float64
+		want    string
+	}{
+		{"inside the spread", walls(3, 3, 3, 4, 4), 1, "PASS"},
+		{"at the upper quartile", walls(4, 4, 4, 4, 4), 1.33, "PASS"},
+		{"beyond it", walls(5, 5, 5, 5, 5), 1.67, "MISS"},
+	}
+	for _, tc := range tests {
+		r := &report{scenarios: []*scenario{one, {id: "table-1000", plugin: true, samples: tc.samples}}}
+		var tg target
+		for _, x := range r.targets("", false) {
+			if strings.HasPrefix(x.what, "1 000-entry") {
+				tg = x
+			}
+		}
+		if tg.limit != 1.33 || tg.value != tc.value || tg.result() != tc.want {
+			t.Errorf("%s: %+v, result %s; want value %v, limit 1.33, %s", tc.name, tg, tg.result(), tc.value, tc.want)
+		}
+	}
+}
+
+func TestStartupAndReading(t *testing.T) {
+	t.Parallel()
+	r := &report{delay: 20 * time.Millisecond, candidate: "/tmp/before", candidateNote: "before", scenarios: []*scenario{
+		{id: "one", label: "check_relay_fingerprint", plugin: true, samples: walls(6, 6, 6)},
+		{id: "one+cand", label: "check_relay_fingerprint [candidate]", plugin: true, samples: walls(7, 7, 7)},
+		{id: "check_smtp", label: "check_smtp -S -D 30", samples: walls(8, 8, 8)},
+		{id: "version", label: "check_relay_fingerprint -V (start-up only)", plugin: true, samples: walls(3, 3, 3)},
+		{id: "version+cand", label: "check_relay_fingerprint -V (start-up only) [candidate]", samples: walls(4, 4, 4)},
+		{id: "table-1000", plugin: true, samples: walls(6, 6, 6)},
+		{id: "table-100000", plugin: true, samples: walls(9, 9, 9)},
+	}}
+	var b strings.Builder
+	r.writeStartup(&b)
+	r.writeReading(&b)
+	for _, want := range []string{
+		"| check_relay_fingerprint -V (start-up only) [candidate] | 400 | 2.00 ms | 4.00 ms |",
+		"| check_relay_fingerprint | 600 | 3.00 ms | 6.00 ms |",
+		"| check_smtp -S -D 30 | 800 | 4.00 ms | 8.00 ms |",
+		"check_smtp -S 8.00 ms (4.00 ms, 800): 0.75×",
+		"-V 400 → 300 page faults and 2.00 ms → 1.50 ms of CPU",
+		"1 000 entries +0.00 ms of wall time and +0.00 ms of CPU (1.00×); 100 000 entries +3.00 ms of wall time and +1.50 ms of CPU (1.50×)",
+		"The 100 000-entry check makes +300 page faults",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("start-up and reading lack %q:\n%s", want, b.String())
+		}
 	}
 }

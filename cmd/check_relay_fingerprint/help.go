@@ -45,6 +45,8 @@ Examples:
 // helpPrinter is kong's help with examples after it, as check_smtp and
 // check_ssl_cert users expect.
 func helpPrinter(options kong.HelpOptions, ctx *kong.Context) error {
+	// Set only now: kong.New would interpolate it on every run.
+	ctx.Model.Help = description
 	if ctx.Command() == "check" {
 		// A bare --help shows the default command's flags: say what the
 		// plugin is first, as the application help would.

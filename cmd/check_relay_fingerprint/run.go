@@ -64,12 +64,32 @@ const (
 	exitUnknown  = 3
 )
 
+// cli is the whole grammar. A service check parses with its part
+// checkCLI when it can (see parse): kong.New costs most of the plugin's
+// start-up, about in proportion to the flags it builds, and the other
+// commands repeat most of the check's flags.
 type cli struct {
-	Check       checkCmd         `cmd:"" default:"withargs" help:"Check relays against relay_clientcerts tables (the default command)."`
-	Fingerprint fingerprintCmd   `cmd:"" help:"Print ready relay_clientcerts lines for relays and certificate files."`
-	Demo        demoCmd          `cmd:"" help:"Show the check at work on loopback: a relay, a table, a renewal."`
-	Rollover    rolloverCmd      `cmd:"" help:"On a relay: install a new client certificate only once every --receiver accepts it; else stage it and print the line each receiver needs (for ACME deploy hooks and a retry timer)."`
-	Version     kong.VersionFlag `short:"V" help:"Print the version and exit."`
+	checkCLI    `embed:""`
+	Fingerprint fingerprintCmd `cmd:"" help:"Print ready relay_clientcerts lines for relays and certificate files."`
+	Demo        demoCmd        `cmd:"" help:"Show the check at work on loopback: a relay, a table, a renewal."`
+	Rollover    rolloverCmd    `cmd:"" help:"On a relay: install a new client certificate only once every --receiver accepts it; else stage it and print the line each receiver needs (for ACME deploy hooks and a retry timer)."`
+}
+
+// checkCLI is the part of cli a check needs.
+type checkCLI struct {
+	Check   checkCmd    `cmd:"" default:"withargs" help:"Check relays against relay_clientcerts tables (the default command)."`
+	Version versionFlag `short:"V" help:"Print the version and exit."`
+}
+
+// versionFlag is -V: it prints the version, worked out only then, and
+// exits.
+type versionFlag bool
+
+// BeforeReset prints the version and exits, as kong.VersionFlag does.
+func (versionFlag) BeforeReset(app *kong.Kong) error {
+	fmt.Fprintln(app.Stdout, versionString())
+	app.Exit(0)
+	return nil
 }
 
 // env is what a command's Run gets: the output streams.
@@ -89,7 +109,7 @@ const maxArgs = 1024
 
 // vars are the values kong puts into the flags' tags.
 func vars() kong.Vars {
-	return kong.Vars{"version": versionString(), "warning_days": defaultWarningDays, "critical_days": defaultCriticalDays,
+	return kong.Vars{"warning_days": defaultWarningDays, "critical_days": defaultCriticalDays,
 		"default_rcpt": receiver.DefaultRcpt}
 }
 
@@ -97,20 +117,6 @@ func vars() kong.Vars {
 type exitCode int
 
 func run(args []string, stdout, stderr io.Writer) (code int) {
-	var c cli
-	parser, err := kong.New(&c,
-		kong.Name("check_relay_fingerprint"),
-		kong.Description(description),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(c int) { panic(exitCode(c)) }),
-		vars(),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: false, WrapUpperBound: 100}),
-		kong.Help(helpPrinter),
-	)
-	if err != nil {
-		fmt.Fprintf(stderr, "RELAY_FINGERPRINT UNKNOWN - internal error: %v\n", err)
-		return exitUnknown
-	}
 	defer func() {
 		if r := recover(); r != nil {
 			ec, ok := r.(exitCode)
@@ -129,11 +135,17 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		// -H took 878 MB): refuse before parsing, as the guidelines want
 		// for bad usage.
 		fmt.Fprintf(stdout, "RELAY_FINGERPRINT UNKNOWN - usage: %d arguments, at most %d are accepted\n", len(args), maxArgs)
-		fmt.Fprintln(stdout, "hint: split the relays over several service checks")
+		fmt.Fprintln(stdout, "hint: check_relay_fingerprint --help")
 		return exitUnknown
 	}
-	kctx, err := parser.Parse(preprocess(args))
+	var c cli
+	kctx, err := parse(&c, preprocess(args), stdout, stderr)
 	if err != nil {
+		var pe *kong.ParseError
+		if !errors.As(err, &pe) {
+			fmt.Fprintf(stderr, "RELAY_FINGERPRINT UNKNOWN - internal error: %v\n", err)
+			return exitUnknown
+		}
 		fmt.Fprintf(stdout, "RELAY_FINGERPRINT UNKNOWN - usage: %s\n", usageMessage(err))
 		fmt.Fprintln(stdout, "hint: check_relay_fingerprint --help")
 		return exitUnknown
@@ -152,6 +164,58 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		timeout = c.Rollover.Timeout
 	}
 	return runCommand(kctx, stdout, stderr, timeout, output == "json")
+}
+
+// parse parses args into c. A plain check (no other command named, no
+// help asked for) parses with the grammar of checkCLI alone; whatever that
+// grammar accepts, the whole one reads alike, since the check takes no
+// positional arguments. Anything else, and any error, is parsed with the
+// whole grammar, so that help, usage errors and their hints are the whole
+// grammar's. An error that is not a *kong.ParseError is the grammar's own.
+func parse(c *cli, args []string, stdout, stderr io.Writer) (*kong.Context, error) {
+	if !wantsAll(args) {
+		if p, err := newParser(&c.checkCLI, stdout, stderr); err != nil {
+			return nil, err
+		} else if kctx, err := p.Parse(args); err == nil {
+			return kctx, nil
+		}
+		*c = cli{}
+	}
+	p, err := newParser(c, stdout, stderr)
+	if err != nil {
+		return nil, err
+	}
+	return p.Parse(args)
+}
+
+// newParser returns kong's parser for grammar, a *cli or *checkCLI.
+func newParser(grammar any, stdout, stderr io.Writer) (*kong.Kong, error) {
+	return kong.New(grammar,
+		kong.Name("check_relay_fingerprint"),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(c int) { panic(exitCode(c)) }),
+		vars(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: false, WrapUpperBound: 100}),
+		kong.Help(helpPrinter),
+	)
+}
+
+// wantsAll reports whether args need the whole grammar: they name a
+// command other than the check, or may ask for help (-h, --help, or
+// short flags run together with an h in them, such as -vh).
+func wantsAll(args []string) bool {
+	if len(args) > 0 && isCommand(args[0]) && args[0] != "check" {
+		return true
+	}
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--help" || !strings.HasPrefix(a, "--") && strings.HasPrefix(a, "-") && strings.ContainsRune(a, 'h') {
+			return true
+		}
+	}
+	return false
 }
 
 // watchdogGrace is how long past its -t deadline the plugin may run before

@@ -154,7 +154,7 @@ func checkKey(k string) error {
 			return fmt.Errorf("key contains whitespace %q", k[i])
 		}
 	}
-	if n, quoted := scanKey(k + " "); n != len(k) || quoted {
+	if n, quoted, _ := scanKey(nil, k+" "); n != len(k) || quoted {
 		return fmt.Errorf("key has an unbalanced '\"' or a trailing backslash")
 	}
 	return nil

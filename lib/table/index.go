@@ -18,9 +18,15 @@ import (
 //
 // Parse sizes the slots once, for at least 5/4 as many slots as the input
 // has lines (an upper bound on the entries), so that the table is at most
-// 4/5 full and never grows. Compared with a map[string]int it stores no
-// folded copy of each key and finds a duplicate with the same probe that
-// would insert it.
+// 4/5 full and never grows. Parse hands it each key's folding, made by the
+// same pass that finds where the key ends (scanKey).
+//
+// Compared with a map[string]int it stores no folded copy of each key (a
+// relay fingerprint is often written in upper case), takes 4 bytes a slot
+// instead of 24, and finds a duplicate with the same probe that would
+// insert it. Tried: a map keyed by the folded keys, kept in one buffer,
+// made Parse of 100 000 upper-case fingerprints 1.5 times slower (30 ms
+// against 20 ms, cache misses and three times the memory).
 
 // entryMask masks the entry bits of a slot. Entries are fewer than lines,
 // which MaxLines bounds below 1<<24.
@@ -40,12 +46,10 @@ func newIndex(n int) index {
 	return index{seed: maphash.MakeSeed(), slots: make([]uint32, 1<<bits.Len(uint(n+n/4)))}
 }
 
-// find returns the position in entries of the entry stored for key, or,
-// when there is none, -1 and the empty slot where key belongs, with the
-// hash of its folding.
-func (ix *index) find(entries []Entry, key string) (entry, slot int, h uint64) {
-	var buf [128]byte
-	folded := foldAppend(buf[:0], key)
+// find returns the position in entries of the entry stored for the key
+// whose folding is folded, or, when there is none, -1 and the empty slot
+// where it belongs, with the hash of folded.
+func (ix *index) find(entries []Entry, folded []byte) (entry, slot int, h uint64) {
 	h = maphash.Bytes(ix.seed, folded)
 	mask := uint64(len(ix.slots) - 1)
 	tag := uint32(h>>56) << 24
@@ -62,10 +66,11 @@ func (ix *index) find(entries []Entry, key string) (entry, slot int, h uint64) {
 	}
 }
 
-// add stores entry i, whose key is key, unless an entry with the same
-// folding is stored: then it returns that entry's position and false.
-func (ix *index) add(entries []Entry, key string, i int) (int, bool) {
-	j, slot, h := ix.find(entries, key)
+// add stores entry i, whose key's folding is folded, unless an entry with
+// the same folding is stored: then it returns that entry's position and
+// false.
+func (ix *index) add(entries []Entry, folded []byte, i int) (int, bool) {
+	j, slot, h := ix.find(entries, folded)
 	if j >= 0 {
 		return j, false
 	}
@@ -79,7 +84,8 @@ func (ix *index) lookup(entries []Entry, key string) (int, bool) {
 	if ix.n == 0 {
 		return 0, false
 	}
-	i, _, _ := ix.find(entries, key)
+	var buf [128]byte
+	i, _, _ := ix.find(entries, foldAppend(buf[:0], key))
 	return i, i >= 0
 }
 

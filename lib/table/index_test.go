@@ -12,28 +12,36 @@ import (
 func TestScanKey(t *testing.T) {
 	t.Parallel()
 	fp := "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"
+	lower := strings.ToLower(fp)
 	tests := []struct {
 		name, in string
 		n        int
 		quoted   bool
+		folded   string
 	}{
-		{"fingerprint", fp + " relay", len(fp), false},
-		{"fingerprint, tab", fp + "\trelay", len(fp), false},
-		{"carriage return ends it", fp + "\r", len(fp), false},
-		{"non-ASCII", fp + "\u00e4 x", len(fp) + 2, false},
-		{"quoted space", fp + "\" \" x", len(fp) + 3, false},
-		{"escaped space", fp + "\\  x", len(fp) + 2, false},
-		{"escaped quote", fp + "\\\" x", len(fp) + 2, false},
-		{"trailing backslash", fp + "\\", len(fp) + 1, false},
-		{"unbalanced quote", fp + "\" x", len(fp) + 3, true},
-		{"no value", fp, len(fp), false},
-		{"empty", "", 0, false},
-		{"space first", " x", 0, false},
+		{"fingerprint", fp + " relay", len(fp), false, lower},
+		{"fingerprint, tab", fp + "\tRelay", len(fp), false, lower},
+		{"carriage return ends it", fp + "\r", len(fp), false, lower},
+		{"non-ASCII", fp + "\u00c4 x", len(fp) + 2, false, lower + "\u00e4"},
+		{"not UTF-8", "A\xffB C", 3, false, "a\xffb"},
+		{"quoted space", fp + "\" \" x", len(fp) + 3, false, lower + "\" \""},
+		{"escaped space", fp + "\\  x", len(fp) + 2, false, lower + "\\ "},
+		{"escaped quote", fp + "\\\" x", len(fp) + 2, false, lower + "\\\""},
+		{"escaped letter and non-ASCII", "A\\B\\\u00c4 x", 6, false, "a\\b\\\u00e4"},
+		{"trailing backslash", fp + "\\", len(fp) + 1, false, lower + "\\"},
+		{"unbalanced quote", fp + "\" X", len(fp) + 3, true, lower + "\" x"},
+		{"no value", fp, len(fp), false, lower},
+		{"empty", "", 0, false, ""},
+		{"space first", " x", 0, false, ""},
 	}
 	for _, tt := range tests {
-		n, quoted := scanKey(tt.in)
-		if n != tt.n || quoted != tt.quoted {
-			t.Errorf("%s: scanKey(%q) = %d, %v; want %d, %v", tt.name, tt.in, n, quoted, tt.n, tt.quoted)
+		dst := []byte("kept")
+		n, quoted, folded := scanKey(dst, tt.in)
+		if n != tt.n || quoted != tt.quoted || string(folded) != "kept"+tt.folded {
+			t.Errorf("%s: scanKey(%q, %q) = %d, %v, %q; want %d, %v, %q", tt.name, dst, tt.in, n, quoted, folded, tt.n, tt.quoted, "kept"+tt.folded)
+		}
+		if want := Fold(tt.in[:tt.n]); tt.n > 0 && string(folded[len(dst):]) != want {
+			t.Errorf("%s: scanKey(%q) folded %q, Fold of the key is %q", tt.name, tt.in, folded[len(dst):], want)
 		}
 	}
 }

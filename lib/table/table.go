@@ -77,6 +77,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"syscall"
 	"unicode/utf8"
 	"unsafe"
@@ -380,6 +381,7 @@ type parser struct {
 	off, end    int    // byte range in s of its first line's text
 	joined      []byte // its text, when it spans several lines
 	multi       bool   // joined holds its text
+	buf         []byte // the folding of its key
 }
 
 // line takes physical line number n, whose text (without "\n") is s[off:end].
@@ -428,7 +430,7 @@ func (p *parser) flush() {
 		p.warn(first, WarnNotUTF8, "non-UTF-8 input %q (postmap skips this line)", abbrev(text, 30))
 		return
 	}
-	k, inQuotes := scanKey(text)
+	k, inQuotes, folded := scanKey(p.buf[:0], text)
 	if inQuotes {
 		p.warn(first, WarnUnbalancedQuote, "unbalanced '\"' in %q (postmap skips this line)", abbrev(text, 30))
 		return
@@ -441,8 +443,9 @@ func (p *parser) flush() {
 	if key[len(key)-1] == ':' {
 		p.warn(first, WarnAliasFormat, "record is in \"key: value\" format; is this an alias file?")
 	}
+	p.buf = folded
 	e := Entry{Key: key, Value: value, Line: first, EndLine: last}
-	if win, ok := p.t.index.add(p.t.Entries, key, len(p.t.Entries)); !ok {
+	if win, ok := p.t.index.add(p.t.Entries, folded, len(p.t.Entries)); !ok {
 		e.DupOf = p.t.Entries[win].Line
 		p.warn(first, WarnDuplicate, "duplicate entry: %q (postmap keeps the first, line %d)", key, e.DupOf)
 	}
@@ -454,31 +457,65 @@ func (p *parser) warn(line int, kind WarningKind, format string, args ...any) {
 }
 
 // scanKey returns the length of the key at the start of logical line s,
-// and whether s ended inside double quotes (rule 2 of the grammar).
-func scanKey(s string) (n int, quoted bool) {
+// whether s ended inside double quotes (rule 2 of the grammar), and the
+// key's folding (see Fold) appended to dst. It folds an ASCII key as it
+// scans it, in one pass.
+func scanKey(dst []byte, s string) (n int, quoted bool, folded []byte) {
+	n, ascii := len(s), true
+	start := len(dst)
+	dst = slices.Grow(dst, len(s))
+	out := dst[start : start+len(s)]
+scan:
 	for i := 0; i < len(s); i++ {
-		for i < len(s) && !keyStop[s[i]] { // most bytes of most keys
-			i++
-		}
+		i += foldPlain(out[i:], s[i:]) // most bytes of most keys
 		if i == len(s) {
 			break
 		}
-		switch c := s[i]; {
+		c := s[i]
+		out[i] = c
+		switch {
+		case c >= utf8.RuneSelf:
+			ascii = false
 		case c == '\\':
-			i++ // the escaped byte is part of the key
+			if i++; i < len(s) { // the escaped byte is part of the key
+				out[i] = lowerASCII[s[i]]
+				ascii = ascii && s[i] < utf8.RuneSelf
+			}
 		case c == '"':
 			quoted = !quoted
 		case !quoted:
-			return i, false // space
+			n = i // space
+			break scan
 		}
 	}
-	return len(s), quoted
+	if !ascii {
+		return n, quoted, foldAppend(dst[:start], s[:n])
+	}
+	return n, quoted, dst[:start+n]
 }
 
-// keyStop marks the bytes scanKey must look at: space, '"' and '\\'.
-var keyStop = func() (t [256]bool) {
+// foldPlain writes to out the folding of the longest prefix of s that
+// keyFold maps without zeros, and returns its length.
+func foldPlain(out []byte, s string) int {
+	out = out[:len(s)]
+	for i := 0; i < len(s); i++ {
+		f := keyFold[s[i]]
+		if f == 0 {
+			return i
+		}
+		out[i] = f
+	}
+	return len(s)
+}
+
+// keyFold maps the bytes of a key that scanKey copies without a second
+// look to their ASCII lower case, and the others to 0: space, '"', '\\',
+// non-ASCII bytes and NUL (which Parse refuses).
+var keyFold = func() (t [256]byte) {
 	for c := range t {
-		t[c] = c == '\\' || c == '"' || isSpace(byte(c))
+		if c != 0 && c != '\\' && c != '"' && !isSpace(byte(c)) && c < utf8.RuneSelf {
+			t[c] = lowerASCII[c]
+		}
 	}
 	return t
 }()
