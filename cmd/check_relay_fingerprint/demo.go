@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/demo"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/demo"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
 )
 

@@ -4,7 +4,7 @@ package main
 // the verdict against a real Postfix"): the plugin must say CRITICAL exactly
 // when Postfix would refuse to relay, and OK exactly when it relays.
 //
-// The world of these tests, all on 127.0.0.1 (see lib/postfixtest):
+// The world of these tests, all on 127.0.0.1 (see internal/postfixtest):
 //
 //	RELAY     a Postfix instance whose smtpd presents the relay's
 //	          certificate (Options.ServerCert); the plugin probes it at
@@ -46,7 +46,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/postfixtest"
 )
 
 // e2eRelayName is the relay's certificate name (CN and DNS SAN), kept across

@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/postfixtest"
 )
 
 // e2eCA is a certificate authority made for one test.

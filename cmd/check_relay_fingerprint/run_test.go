@@ -34,7 +34,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/demo"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/demo"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/table"
 )

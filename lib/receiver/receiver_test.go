@@ -17,7 +17,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/postfixtest"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/probe"
 )
 
