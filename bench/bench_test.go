@@ -39,8 +39,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/postfixtest"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
 )
 
 const (

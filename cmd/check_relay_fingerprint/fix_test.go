@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/postfixtest"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
 )
 
 // fxCA makes a CA and a leaf it signed for 127.0.0.1 (IP SAN) and name;
