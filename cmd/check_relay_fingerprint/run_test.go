@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"math/big"
 	"net"
 	"os"
@@ -32,9 +31,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/demo"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/smtpfake"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/table"
 )
@@ -60,15 +58,6 @@ func rtPubkey(t testing.TB, cert tls.Certificate) string {
 	}
 	return fingerprint.SHA256.PublicKey(leaf)
 }
-
-// rtSession is a go-smtp session that accepts no mail; the probe sends none.
-type rtSession struct{}
-
-func (rtSession) Reset()                               {}
-func (rtSession) Logout() error                        { return nil }
-func (rtSession) Mail(string, *smtp.MailOptions) error { return errors.New("no mail here") }
-func (rtSession) Rcpt(string, *smtp.RcptOptions) error { return errors.New("no mail here") }
-func (rtSession) Data(io.Reader) error                 { return errors.New("no mail here") }
 
 // rtServe starts a go-smtp server on 127.0.0.1 presenting cert: with
 // STARTTLS, or with implicit TLS (SMTPS) when implicit is set. It returns
@@ -98,22 +87,11 @@ func rtServeOn(t testing.TB, ln net.Listener, cert tls.Certificate, implicit boo
 	return rtServeTLS(t, ln, &tls.Config{Certificates: []tls.Certificate{cert}}, implicit)
 }
 
-// rtServeTLS serves go-smtp on ln with cfg until the test ends.
+// rtServeTLS serves go-smtp on ln with cfg until the test ends; it takes
+// no mail (the probe sends none).
 func rtServeTLS(t testing.TB, ln net.Listener, cfg *tls.Config, implicit bool) string {
 	t.Helper()
-	s := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return rtSession{}, nil }))
-	s.Domain = "relay.test"
-	s.ErrorLog = log.New(io.Discard, "", 0)
-	s.ReadTimeout, s.WriteTimeout = time.Minute, time.Minute
-	served := ln
-	if implicit {
-		served = tls.NewListener(ln, cfg)
-	} else {
-		s.TLSConfig = cfg
-	}
-	go s.Serve(served)
-	t.Cleanup(func() { s.Close() })
-	return ln.Addr().String()
+	return smtpfake.StartOn(t, ln, smtpfake.Server{TLS: cfg, Implicit: implicit}).Addr
 }
 
 // rtSilent starts a server on 127.0.0.1 that accepts TCP connections and
@@ -852,12 +830,7 @@ func TestRunIPv6Loopback(t *testing.T) {
 		t.Skipf("no IPv6 loopback on this host: %v", err) // a property of the host, not a missing program
 	}
 	cert := rtCert(t, "cliff.example.org", 60)
-	s := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return rtSession{}, nil }))
-	s.Domain = "relay.test"
-	s.ErrorLog = log.New(io.Discard, "", 0)
-	s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-	go s.Serve(ln)
-	t.Cleanup(func() { s.Close() })
+	rtServeOn(t, ln, cert, false)
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	tablePath := rtWrite(t, t.TempDir(), "t", fingerprint.SHA256.PublicKey(cert.Leaf)+" cliff.example.org\n")
 

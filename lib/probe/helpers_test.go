@@ -11,7 +11,6 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"log"
 	"math/big"
 	"net"
 	"strings"
@@ -19,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/smtpfake"
 )
 
 // testPKI is a per-test CA and a leaf it signed.
@@ -100,26 +99,7 @@ func (p *testPKI) checkChain(t testing.TB, got []*x509.Certificate) {
 }
 
 // listen returns a TCP listener on a free IPv4 loopback port.
-func listen(t testing.TB) net.Listener {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
-// nopSession is a go-smtp session that accepts no mail; the probe never sends any.
-type nopSession struct{}
-
-func (nopSession) Reset()                               {}
-func (nopSession) Logout() error                        { return nil }
-func (nopSession) Mail(string, *smtp.MailOptions) error { return errors.New("no mail here") }
-func (nopSession) Rcpt(string, *smtp.RcptOptions) error { return errors.New("no mail here") }
-func (nopSession) Data(io.Reader) error                 { return errors.New("no mail here") }
-func newNopSession(*smtp.Conn) (smtp.Session, error)    { return nopSession{}, nil }
-
-var _ smtp.Backend = smtp.BackendFunc(newNopSession)
+func listen(t testing.TB) net.Listener { return smtpfake.Listen(t) }
 
 // startSMTP runs a go-smtp server on loopback that presents p's chain, with
 // STARTTLS (SMTP) or implicit TLS (SMTPS), and returns its address.
@@ -128,29 +108,12 @@ func startSMTP(t testing.TB, proto Protocol, p *testPKI) string {
 	return serveSMTP(t, proto, p.serverConfig(), listen(t))
 }
 
-// serveSMTP runs a go-smtp server on l with cfg, with STARTTLS (SMTP) or
-// implicit TLS (SMTPS), and returns its address.
+// serveSMTP runs a go-smtp server that accepts no mail (the probe never
+// sends any) on l with cfg, with STARTTLS (SMTP) or implicit TLS (SMTPS),
+// and returns its address.
 func serveSMTP(t testing.TB, proto Protocol, cfg *tls.Config, l net.Listener) string {
 	t.Helper()
-	s := smtp.NewServer(smtp.BackendFunc(newNopSession))
-	s.Domain = "relay.test"
-	s.ErrorLog = log.New(io.Discard, "", 0)
-	switch proto {
-	case SMTP:
-		s.TLSConfig = cfg
-	case SMTPS:
-		l = tls.NewListener(l, cfg)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Serve(l)
-	}()
-	t.Cleanup(func() {
-		s.Close()
-		<-done
-	})
-	return l.Addr().String()
+	return smtpfake.StartOn(t, l, smtpfake.Server{TLS: cfg, Implicit: proto == SMTPS}).Addr
 }
 
 // A fake is a scripted SMTP server for one connection at a time. Its methods
