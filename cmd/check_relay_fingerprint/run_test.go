@@ -8,12 +8,8 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -31,8 +27,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/demo"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/smtpfake"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testcert"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/table"
 )
@@ -41,11 +37,8 @@ import (
 // minute ago for days days (the demo relay's certificates).
 func rtCert(t testing.TB, name string, days int) tls.Certificate {
 	t.Helper()
-	c, err := demo.NewCert(name, nil, days)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testcert.New(t, testcert.Spec{CN: name, DNS: []string{name}, NotBefore: time.Now().Add(-time.Minute),
+		NotAfter: time.Now().Add(time.Duration(days) * 24 * time.Hour)})
 }
 
 // rtPubkey returns the sha256 public-key fingerprint of cert's leaf, a
@@ -849,21 +842,7 @@ func TestRunIPv6Loopback(t *testing.T) {
 // name and DNS names, as a hostile or odd relay might present.
 func rtCertNamed(t testing.TB, cn string, dns []string) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: cn}, DNSNames: dns,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(60 * 24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	return testcert.New(t, testcert.Spec{CN: cn, DNS: dns, Serial: big.NewInt(7), NotAfter: time.Now().Add(60 * 24 * time.Hour), NoEKU: true})
 }
 
 // TestRunFingerprintHostileNames: the fingerprint command's output is

@@ -3,12 +3,8 @@ package probe
 import (
 	"bufio"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"math/big"
@@ -19,6 +15,7 @@ import (
 	"time"
 
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/smtpfake"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testcert"
 )
 
 // testPKI is a per-test CA and a leaf it signed.
@@ -31,55 +28,10 @@ type testPKI struct {
 // fresh ECDSA P-256 key when leafKey is nil.
 func newPKI(t testing.TB, leafKey crypto.Signer) *testPKI {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if leafKey == nil {
-		if leafKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-			t.Fatal(err)
-		}
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "probe test CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "relay.test"},
-		DNSNames:     []string{"relay.test"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, leafKey.Public(), caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(leafDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testPKI{ca: ca, leaf: leaf, cert: tls.Certificate{
-		Certificate: [][]byte{leafDER, caDER},
-		PrivateKey:  leafKey,
-		Leaf:        leaf,
-	}}
+	ca := testcert.New(t, testcert.Spec{CN: "probe test CA", CA: true, Serial: big.NewInt(1), NotAfter: time.Now().Add(time.Hour)})
+	leaf := testcert.New(t, testcert.Spec{CN: "relay.test", DNS: []string{"relay.test"}, Key: leafKey, Serial: big.NewInt(2), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, Parent: &ca})
+	return &testPKI{ca: ca.Leaf, leaf: leaf.Leaf, cert: leaf}
 }
 
 func (p *testPKI) serverConfig() *tls.Config {
