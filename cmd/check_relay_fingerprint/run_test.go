@@ -784,7 +784,9 @@ func TestRunDemo(t *testing.T) {
 	if code != 0 {
 		t.Errorf("run(demo) = %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
-	for _, s := range []string{"RELAY_FINGERPRINT OK", "RELAY_FINGERPRINT CRITICAL", "add: "} {
+	for _, s := range []string{"RELAY_FINGERPRINT OK", "RELAY_FINGERPRINT CRITICAL", "add: ",
+		"$ check_relay_fingerprint --client-chain relay.pem --receiver 127.0.0.1:", "may relay (250 2.1.5 Ok)",
+		": Relay access denied; the receiver's relay_clientcerts needs: ", "demo: all 5 verdicts as expected."} {
 		if !strings.Contains(out, s) {
 			t.Errorf("demo output lacks %q:\n%s", s, out)
 		}
@@ -792,7 +794,8 @@ func TestRunDemo(t *testing.T) {
 }
 
 // TestRunDemoKeep: demo --keep leaves what its help promises, the table
-// and both certificates, ready for --cert-file.
+// and both certificates, ready for --cert-file, and the relay's client
+// chain, as the demo ends: the receiver has added the renewed key.
 func TestRunDemoKeep(t *testing.T) {
 	t.Parallel()
 	code, out, errOut := rtRun(t, "demo", "--keep")
@@ -806,8 +809,11 @@ func TestRunDemoKeep(t *testing.T) {
 	for _, tc := range []struct {
 		file string
 		code int
-	}{{"cliff.pem", 0}, {"cliff-renewed.pem", 2}} {
+	}{{"cliff.pem", 0}, {"cliff-renewed.pem", 0}, {"relay.pem", 0}, {"nothing.pem", 3}} {
 		args := []string{"--cert-file", filepath.Join(dir, tc.file), "--table", tbl}
+		if tc.file == "relay.pem" {
+			args[0] = "--client-chain"
+		}
 		if code, out, _ := rtRun(t, args...); code != tc.code {
 			t.Errorf("run(%q) = %d, want %d\n%s", args, code, tc.code, out)
 		}
