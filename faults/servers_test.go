@@ -29,6 +29,7 @@ import (
 	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/loopback"
 	"io"
 	"math/big"
 	"net"
@@ -72,66 +73,12 @@ const (
 	ehloOverTLS     = "250-relay.test\r\n250 SIZE 10240000\r\n"
 )
 
-// serverLife bounds how long a fake server keeps a connection, so that no
-// goroutine outlives a test run by much even when a client misbehaves.
-const serverLife = 2 * time.Minute
-
 // listen starts a listener on host ("127.0.0.1" or "::1") and serves every
-// connection with handle until the test ends. It returns "ip:port" as the
-// plugin's -H takes it.
+// connection with handle until the test ends (internal/loopback). It
+// returns "ip:port" as the plugin's -H takes it.
 func listen(t testing.TB, host string, handle func(net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatalf("listen on %s: %v", host, err)
-	}
-	var (
-		mu     sync.Mutex
-		conns  = map[net.Conn]bool{}
-		closed bool
-		wg     sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			if closed {
-				mu.Unlock()
-				c.Close()
-				return
-			}
-			conns[c] = true
-			mu.Unlock()
-			c.SetDeadline(time.Now().Add(serverLife))
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() {
-					mu.Lock()
-					delete(conns, c)
-					mu.Unlock()
-					c.Close()
-				}()
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		closed = true
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
+	return loopback.Serve(t, loopback.Listen(t, host), handle)
 }
 
 // serve starts r on host with cert as its default certificate.

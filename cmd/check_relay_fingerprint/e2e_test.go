@@ -47,6 +47,7 @@ import (
 	"time"
 
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/postfixtest"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testfs"
 )
 
 // e2eRelayName is the relay's certificate name (CN and DNS SAN), kept across
@@ -724,15 +725,8 @@ type e2eFileState struct {
 
 func e2eStat(t *testing.T, path string) e2eFileState {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := e2eFileState{data: data, mtime: fi.ModTime()}
+	st := testfs.Stat(t, path)
+	s := e2eFileState{data: st.Data, mtime: st.MTime}
 	if filepath.Ext(path) != ".db" {
 		s.db, _ = os.ReadFile(path + ".db")
 	}

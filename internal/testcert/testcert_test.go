@@ -21,7 +21,7 @@ func TestNew(t *testing.T) {
 	if _, err := leaf.Leaf.Verify(x509.VerifyOptions{DNSName: "relay.test", Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Errorf("the leaf does not verify against its CA as a client certificate: %v", err)
 	}
-	if err := self.Leaf.CheckSignatureFrom(self.Leaf); err != nil {
+	if err := self.Leaf.CheckSignature(self.Leaf.SignatureAlgorithm, self.Leaf.RawTBSCertificate, self.Leaf.Signature); err != nil {
 		t.Errorf("self-signed: %v", err)
 	}
 	if string(self.Leaf.RawSubjectPublicKeyInfo) != string(leaf.Leaf.RawSubjectPublicKeyInfo) {
