@@ -22,11 +22,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/loopback"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/smtpfake"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testcert"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
@@ -91,32 +91,7 @@ func rtServeTLS(t testing.TB, ln net.Listener, cfg *tls.Config, implicit bool) s
 // never says a word. It returns "127.0.0.1:port".
 func rtSilent(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
+	return loopback.Serve(t, loopback.Listen(t, "127.0.0.1"), func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 }
 
 // rtClosedPort returns "127.0.0.1:port" where nothing listens.

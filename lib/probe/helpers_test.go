@@ -10,10 +10,10 @@ import (
 	"math/big"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/loopback"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/smtpfake"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testcert"
 )
@@ -81,36 +81,14 @@ var errStopScript = errors.New("client went away")
 // startFake serves script on loopback and returns the address.
 func startFake(t testing.TB, script func(*fake)) string {
 	t.Helper()
-	l := listen(t)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
+	return loopback.Serve(t, listen(t), func(c net.Conn) {
+		defer func() {
+			if r := recover(); r != nil && r != errStopScript {
+				panic(r)
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				defer func() {
-					if r := recover(); r != nil && r != errStopScript {
-						panic(r)
-					}
-				}()
-				// A safety net for a broken probe; no test relies on it.
-				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-				script(&fake{Conn: c, r: bufio.NewReader(c)})
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		wg.Wait()
+		}()
+		script(&fake{Conn: c, r: bufio.NewReader(c)})
 	})
-	return l.Addr().String()
 }
 
 func (f *fake) send(s string) {
