@@ -24,14 +24,13 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/loopback"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testcert"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"strings"
@@ -251,79 +250,29 @@ func newCert(t testing.TB, s certSpec) tls.Certificate {
 	if s.name == "" {
 		s.name = "relay.test"
 	}
-	if s.key == nil {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.key = k
-	}
 	if s.notBefore.IsZero() {
 		s.notBefore = now.Add(-time.Hour)
 	}
 	if s.notAfter.IsZero() {
 		s.notAfter = now.Add(90 * 24 * time.Hour)
 	}
-	create := func(tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) *x509.Certificate {
-		t.Helper()
-		serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl.SerialNumber = serial
-		if parent == nil {
-			parent = tmpl
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
-		if err != nil {
-			t.Fatalf("create certificate %q: %v", tmpl.Subject.CommonName, err)
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-
 	// CA certificates, root first; each signs the next.
-	var cas []*x509.Certificate
+	var cas []tls.Certificate
 	for i := range s.chain {
-		tmpl := &x509.Certificate{
-			Subject:               pkix.Name{CommonName: fmt.Sprintf("fault CA %d", i)},
-			NotBefore:             now.Add(-time.Hour),
-			NotAfter:              now.Add(365 * 24 * time.Hour),
-			IsCA:                  true,
-			BasicConstraintsValid: true,
-			KeyUsage:              x509.KeyUsageCertSign,
-		}
+		spec := testcert.Spec{CN: fmt.Sprintf("fault CA %d", i), CA: true, Key: keyCA(), NotAfter: now.Add(365 * 24 * time.Hour)}
 		if s.pad > 0 {
-			tmpl.ExtraExtensions = []pkix.Extension{{Id: padOID, Value: make([]byte, s.pad)}}
+			spec.Extensions = []pkix.Extension{{Id: padOID, Value: make([]byte, s.pad)}}
 		}
-		var parent *x509.Certificate
 		if i > 0 {
-			parent = cas[i-1]
+			spec.Parent = &cas[i-1]
 		}
-		cas = append(cas, create(tmpl, parent, keyCA().Public(), keyCA()))
+		cas = append(cas, testcert.New(t, spec))
 	}
-	leafTmpl := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: s.name},
-		DNSNames:    []string{s.name},
-		NotBefore:   s.notBefore,
-		NotAfter:    s.notAfter,
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	var parent *x509.Certificate
-	signer := s.key
+	leaf := testcert.Spec{CN: s.name, DNS: []string{s.name}, Key: s.key, NotBefore: s.notBefore, NotAfter: s.notAfter}
 	if len(cas) > 0 {
-		parent, signer = cas[len(cas)-1], keyCA()
+		leaf.Parent = &cas[len(cas)-1]
 	}
-	leaf := create(leafTmpl, parent, s.key.Public(), signer)
-	tc := tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: s.key, Leaf: leaf}
-	for i := len(cas) - 1; i >= 0; i-- {
-		tc.Certificate = append(tc.Certificate, cas[i].Raw)
-	}
-	return tc
+	return testcert.New(t, leaf)
 }
 
 // writePEM writes the certificate chain of c to path.

@@ -36,8 +36,9 @@ type Spec struct {
 	// NotBefore: zero, an hour ago. NotAfter: zero, 24 hours from now.
 	NotBefore, NotAfter time.Time
 
-	// CA makes a CA certificate (KeyUsageCertSign, basic constraints).
-	CA bool
+	// CA makes a CA certificate (KeyUsageCertSign, basic constraints);
+	// PathLenZero lets it sign leaves only.
+	CA, PathLenZero bool
 	// KeyUsage: zero, digital signature (plus key encipherment for RSA
 	// keys), or cert sign for a CA.
 	KeyUsage x509.KeyUsage
@@ -97,6 +98,7 @@ func New(tb testing.TB, s Spec) tls.Certificate {
 		ExtKeyUsage:           s.EKU,
 		ExtraExtensions:       s.Extensions,
 		IsCA:                  s.CA,
+		MaxPathLenZero:        s.PathLenZero,
 		BasicConstraintsValid: true,
 	}
 	parent, signer := tmpl, s.Key
