@@ -1,7 +1,7 @@
 package bench
 
 // TestBench, the harness. It builds the plugin, starts one real Postfix on
-// 127.0.0.1 (lib/postfixtest) with a certificate valid for a year, writes
+// 127.0.0.1 (internal/postfixtest) with a certificate valid for a year, writes
 // relay_clientcerts tables of 1, 1 000, 10 000 and 100 000 entries (the relay's
 // public-key fingerprint last), starts 200 bench relays (relay_test.go:
 // delaying SMTP servers, each with its own port and certificate) with
@@ -39,8 +39,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/postfixtest"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
 )
 
 const (

@@ -24,6 +24,7 @@ package bench
 import (
 	"bytes"
 	"errors"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/loopback"
 	"io"
 	"net"
 	"sync"
@@ -156,25 +157,10 @@ func (p *delayProxy) pipe(dst, src net.Conn, quickACK bool) {
 // client's end of stream.
 func startEcho(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-				_ = c.(*net.TCPConn).CloseWrite()
-			}()
-		}
-	}()
-	return l.Addr().String()
+	return loopback.Serve(t, loopback.Listen(t, "127.0.0.1"), func(c net.Conn) {
+		_, _ = io.Copy(c, c)
+		_ = c.(*net.TCPConn).CloseWrite()
+	})
 }
 
 // TestDelayProxy checks that the proxy forwards every byte both ways, in

@@ -45,7 +45,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"io"
 	"math/big"
@@ -55,6 +54,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testcert"
 )
 
 const (
@@ -348,18 +349,12 @@ func newCA(tb testing.TB) (*x509.Certificate, *ecdsa.PrivateKey) {
 	tb.Helper()
 	key := newKey(tb, elliptic.P384())
 	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{Organization: []string{"check_relay_fingerprint bench"}, CommonName: "Bench E1"},
-		NotBefore:             now.Add(-24 * time.Hour),
-		NotAfter:              now.AddDate(3, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	return sign(tb, tmpl, tmpl, key, key), key
+	ca := testcert.New(tb, testcert.Spec{CN: "Bench E1", Org: []string{"check_relay_fingerprint bench"}, Key: key,
+		Serial: big.NewInt(1), NotBefore: now.Add(-24 * time.Hour), NotAfter: now.AddDate(3, 0, 0),
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		EKU:      []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		CA:       true, PathLenZero: true})
+	return ca.Leaf, key
 }
 
 // newLeaf makes a relay's key (ECDSA P-256) and certificate for name,
@@ -368,21 +363,10 @@ func newCA(tb testing.TB) (*x509.Certificate, *ecdsa.PrivateKey) {
 func newLeaf(tb testing.TB, name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
 	tb.Helper()
 	key := newKey(tb, elliptic.P256())
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: name},
-		DNSNames:     []string{name},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(90 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	return sign(tb, tmpl, ca, key, caKey), key
+	parent := tls.Certificate{Leaf: ca, PrivateKey: caKey}
+	leaf := testcert.New(tb, testcert.Spec{CN: name, DNS: []string{name}, Key: key,
+		NotAfter: time.Now().Add(90 * 24 * time.Hour), Parent: &parent})
+	return leaf.Leaf, key
 }
 
 // newKey makes an ECDSA key on curve.
@@ -393,19 +377,4 @@ func newKey(tb testing.TB, curve elliptic.Curve) *ecdsa.PrivateKey {
 		tb.Fatal(err)
 	}
 	return key
-}
-
-// sign makes the certificate tmpl for key, issued by parent with
-// parentKey (tmpl and key themselves: self-signed), and parses it back.
-func sign(tb testing.TB, tmpl, parent *x509.Certificate, key, parentKey *ecdsa.PrivateKey) *x509.Certificate {
-	tb.Helper()
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return c
 }

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/postfixtest"
 )
 
 // recorder writes a stand-in plugin that records its arguments, one a

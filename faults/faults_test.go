@@ -9,6 +9,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testfs"
 	"io"
 	"os"
 	"os/exec"
@@ -325,15 +326,8 @@ type snapshot struct {
 
 func snap(t testing.TB, path string) snapshot {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return snapshot{path: path, data: data, mtime: fi.ModTime(), entries: dirNames(t, filepath.Dir(path))}
+	st := testfs.Stat(t, path)
+	return snapshot{path: path, data: st.Data, mtime: st.MTime, entries: dirNames(t, filepath.Dir(path))}
 }
 
 func dirNames(t testing.TB, dir string) []string {

@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/postfixtest"
 )
 
 // fixArgs are the flags of a fix run for the certificate file cert.

@@ -6,6 +6,7 @@ package faults
 
 import (
 	"bytes"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testfs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -256,18 +257,7 @@ func TestBadCertFiles(t *testing.T) {
 const nobody = 65534
 
 // publicDir returns a fresh directory that user nobody can enter.
-func publicDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "faults-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
+func publicDir(t *testing.T) string { return testfs.PublicDir(t) }
 
 func mkdir(t *testing.T, p string) {
 	t.Helper()

@@ -24,13 +24,13 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/loopback"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testcert"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"strings"
@@ -72,66 +72,12 @@ const (
 	ehloOverTLS     = "250-relay.test\r\n250 SIZE 10240000\r\n"
 )
 
-// serverLife bounds how long a fake server keeps a connection, so that no
-// goroutine outlives a test run by much even when a client misbehaves.
-const serverLife = 2 * time.Minute
-
 // listen starts a listener on host ("127.0.0.1" or "::1") and serves every
-// connection with handle until the test ends. It returns "ip:port" as the
-// plugin's -H takes it.
+// connection with handle until the test ends (internal/loopback). It
+// returns "ip:port" as the plugin's -H takes it.
 func listen(t testing.TB, host string, handle func(net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatalf("listen on %s: %v", host, err)
-	}
-	var (
-		mu     sync.Mutex
-		conns  = map[net.Conn]bool{}
-		closed bool
-		wg     sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			if closed {
-				mu.Unlock()
-				c.Close()
-				return
-			}
-			conns[c] = true
-			mu.Unlock()
-			c.SetDeadline(time.Now().Add(serverLife))
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() {
-					mu.Lock()
-					delete(conns, c)
-					mu.Unlock()
-					c.Close()
-				}()
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		closed = true
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
+	return loopback.Serve(t, loopback.Listen(t, host), handle)
 }
 
 // serve starts r on host with cert as its default certificate.
@@ -304,79 +250,29 @@ func newCert(t testing.TB, s certSpec) tls.Certificate {
 	if s.name == "" {
 		s.name = "relay.test"
 	}
-	if s.key == nil {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.key = k
-	}
 	if s.notBefore.IsZero() {
 		s.notBefore = now.Add(-time.Hour)
 	}
 	if s.notAfter.IsZero() {
 		s.notAfter = now.Add(90 * 24 * time.Hour)
 	}
-	create := func(tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) *x509.Certificate {
-		t.Helper()
-		serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl.SerialNumber = serial
-		if parent == nil {
-			parent = tmpl
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
-		if err != nil {
-			t.Fatalf("create certificate %q: %v", tmpl.Subject.CommonName, err)
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-
 	// CA certificates, root first; each signs the next.
-	var cas []*x509.Certificate
+	var cas []tls.Certificate
 	for i := range s.chain {
-		tmpl := &x509.Certificate{
-			Subject:               pkix.Name{CommonName: fmt.Sprintf("fault CA %d", i)},
-			NotBefore:             now.Add(-time.Hour),
-			NotAfter:              now.Add(365 * 24 * time.Hour),
-			IsCA:                  true,
-			BasicConstraintsValid: true,
-			KeyUsage:              x509.KeyUsageCertSign,
-		}
+		spec := testcert.Spec{CN: fmt.Sprintf("fault CA %d", i), CA: true, Key: keyCA(), NotAfter: now.Add(365 * 24 * time.Hour)}
 		if s.pad > 0 {
-			tmpl.ExtraExtensions = []pkix.Extension{{Id: padOID, Value: make([]byte, s.pad)}}
+			spec.Extensions = []pkix.Extension{{Id: padOID, Value: make([]byte, s.pad)}}
 		}
-		var parent *x509.Certificate
 		if i > 0 {
-			parent = cas[i-1]
+			spec.Parent = &cas[i-1]
 		}
-		cas = append(cas, create(tmpl, parent, keyCA().Public(), keyCA()))
+		cas = append(cas, testcert.New(t, spec))
 	}
-	leafTmpl := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: s.name},
-		DNSNames:    []string{s.name},
-		NotBefore:   s.notBefore,
-		NotAfter:    s.notAfter,
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	var parent *x509.Certificate
-	signer := s.key
+	leaf := testcert.Spec{CN: s.name, DNS: []string{s.name}, Key: s.key, NotBefore: s.notBefore, NotAfter: s.notAfter}
 	if len(cas) > 0 {
-		parent, signer = cas[len(cas)-1], keyCA()
+		leaf.Parent = &cas[len(cas)-1]
 	}
-	leaf := create(leafTmpl, parent, s.key.Public(), signer)
-	tc := tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: s.key, Leaf: leaf}
-	for i := len(cas) - 1; i >= 0; i-- {
-		tc.Certificate = append(tc.Certificate, cas[i].Raw)
-	}
-	return tc
+	return testcert.New(t, leaf)
 }
 
 // writePEM writes the certificate chain of c to path.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/postfixtest"
 )
 
 // TestE2EClientCertificate is issue 14's truth table: a real relay Postfix
@@ -60,7 +60,7 @@ func TestE2EClientCertificate(t *testing.T) {
 		{"no client certificate, server's listed", postfixtest.CertConfig{}, one(server), []*postfixtest.ClientCert{server}, false, 2, 0,
 			[]string{"presents no client certificate", "permit_tls_clientcerts can never match this relay"}},
 		// OpenSSL's client presents the ECDSA one (measured in
-		// lib/postfixtest): listing RSA alone defers mail, and the probe
+		// internal/postfixtest): listing RSA alone defers mail, and the probe
 		// now sees both certificates the smtpd serves.
 		{"RSA and ECDSA in both roles, RSA listed", dual, dual, []*postfixtest.ClientCert{dualRSA}, false, 2, 2,
 			[]string{"ECDSA", "not listed"}},

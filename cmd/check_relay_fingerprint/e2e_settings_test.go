@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/postfixtest"
 )
 
 // TestE2EReceiverSettings is issue 15's wrong verdicts, each against a real

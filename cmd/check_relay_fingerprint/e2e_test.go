@@ -4,7 +4,7 @@ package main
 // the verdict against a real Postfix"): the plugin must say CRITICAL exactly
 // when Postfix would refuse to relay, and OK exactly when it relays.
 //
-// The world of these tests, all on 127.0.0.1 (see lib/postfixtest):
+// The world of these tests, all on 127.0.0.1 (see internal/postfixtest):
 //
 //	RELAY     a Postfix instance whose smtpd presents the relay's
 //	          certificate (Options.ServerCert); the plugin probes it at
@@ -46,7 +46,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/postfixtest"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testfs"
 )
 
 // e2eRelayName is the relay's certificate name (CN and DNS SAN), kept across
@@ -724,15 +725,8 @@ type e2eFileState struct {
 
 func e2eStat(t *testing.T, path string) e2eFileState {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := e2eFileState{data: data, mtime: fi.ModTime()}
+	st := testfs.Stat(t, path)
+	s := e2eFileState{data: st.Data, mtime: st.MTime}
 	if filepath.Ext(path) != ".db" {
 		s.db, _ = os.ReadFile(path + ".db")
 	}

@@ -7,11 +7,8 @@ package main
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
 	"net"
@@ -20,41 +17,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/postfixtest"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testcert"
 )
 
 // e2eCA is a certificate authority made for one test.
 type e2eCA struct {
-	cert *x509.Certificate
-	key  crypto.Signer
+	tls.Certificate
 	file string // the CA certificate, PEM
 }
 
 func newE2ECA(t *testing.T, dir string) *e2eCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "e2e test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(e2eValidity),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := &e2eCA{cert: cert, key: key, file: filepath.Join(dir, "ca.pem")}
-	if err := os.WriteFile(ca.file, e2ePEM(der), 0o644); err != nil {
+	ca := &e2eCA{file: filepath.Join(dir, "ca.pem"), Certificate: testcert.New(t, testcert.Spec{
+		CN: "e2e test CA", CA: true, Serial: big.NewInt(1), NotAfter: time.Now().Add(e2eValidity)})}
+	if err := os.WriteFile(ca.file, e2ePEM(ca.Leaf.Raw), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return ca
@@ -69,32 +46,8 @@ func e2ePEM(der []byte) []byte {
 // swaks present.
 func (ca *e2eCA) issue(t *testing.T, dir, cn string, ips ...net.IP) *postfixtest.ClientCert {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn},
-		DNSNames:     []string{cn},
-		IPAddresses:  ips,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(e2eValidity),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tc := testcert.New(t, testcert.Spec{CN: cn, DNS: []string{cn}, IPs: ips, NotAfter: time.Now().Add(e2eValidity), Parent: &ca.Certificate})
+	key, cert, der := tc.PrivateKey.(crypto.Signer), tc.Leaf, tc.Leaf.Raw
 	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +60,7 @@ func (ca *e2eCA) issue(t *testing.T, dir, cn string, ips ...net.IP) *postfixtest
 	c := &postfixtest.ClientCert{
 		Cert:     cert,
 		Key:      key,
-		CertPEM:  append(e2ePEM(der), e2ePEM(ca.cert.Raw)...),
+		CertPEM:  append(e2ePEM(der), e2ePEM(ca.Leaf.Raw)...),
 		KeyPEM:   pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}),
 		CertFile: f.Name(),
 	}
@@ -136,8 +89,8 @@ func (w *e2eWorld) testChain(t *testing.T) {
 		}{
 			{"leaf listed", e2eEntry(leaf.Fingerprint("sha256"), e2eRelayName), 250, exitOK},
 			{"leaf public key listed", e2eEntry(leaf.PubkeyFingerprint("sha256"), e2eRelayName), 250, exitOK},
-			{"CA listed", e2eEntry(postfixtest.Fingerprint("sha256", ca.cert.Raw), e2eRelayName) +
-				e2eEntry(postfixtest.Fingerprint("sha256", ca.cert.RawSubjectPublicKeyInfo), e2eRelayName), 454, exitCritical},
+			{"CA listed", e2eEntry(postfixtest.Fingerprint("sha256", ca.Leaf.Raw), e2eRelayName) +
+				e2eEntry(postfixtest.Fingerprint("sha256", ca.Leaf.RawSubjectPublicKeyInfo), e2eRelayName), 454, exitCritical},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				w.recv.SetTable(t, []byte(tc.table))

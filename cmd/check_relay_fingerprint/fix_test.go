@@ -2,12 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
 	"math/big"
@@ -20,36 +15,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/postfixtest"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testcert"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
 )
 
 // fxCA makes a CA and a leaf it signed for 127.0.0.1 (IP SAN) and name;
 // it returns the leaf for serving and the CA's PEM file.
 func fxCA(t *testing.T, dir, name string) (tls.Certificate, string) {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fix test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name},
-		DNSNames: []string{name}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(20 * 24 * time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	caFile := rtWrite(t, dir, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})))
-	_ = ca
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, caFile
+	ca := testcert.New(t, testcert.Spec{CN: "fix test CA", CA: true, Serial: big.NewInt(1)})
+	leaf := testcert.New(t, testcert.Spec{CN: name, DNS: []string{name}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
+		Serial: big.NewInt(2), NotAfter: time.Now().Add(20 * 24 * time.Hour), Parent: &ca})
+	caFile := rtWrite(t, dir, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Leaf.Raw})))
+	leaf.Certificate = leaf.Certificate[:1] // the leaf alone, as before
+	return leaf, caFile
 }
 
 // fxFakePostmap puts a postmap first in PATH that records its arguments

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/postfixtest"
 )
 
 // roOutcome is one run of the plugin's rollover command.

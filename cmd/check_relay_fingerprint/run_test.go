@@ -8,18 +8,13 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"math/big"
 	"net"
 	"os"
@@ -27,14 +22,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/demo"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/loopback"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/smtpfake"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testcert"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/table"
 )
@@ -43,11 +37,8 @@ import (
 // minute ago for days days (the demo relay's certificates).
 func rtCert(t testing.TB, name string, days int) tls.Certificate {
 	t.Helper()
-	c, err := demo.NewCert(name, nil, days)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testcert.New(t, testcert.Spec{CN: name, DNS: []string{name}, NotBefore: time.Now().Add(-time.Minute),
+		NotAfter: time.Now().Add(time.Duration(days) * 24 * time.Hour)})
 }
 
 // rtPubkey returns the sha256 public-key fingerprint of cert's leaf, a
@@ -60,15 +51,6 @@ func rtPubkey(t testing.TB, cert tls.Certificate) string {
 	}
 	return fingerprint.SHA256.PublicKey(leaf)
 }
-
-// rtSession is a go-smtp session that accepts no mail; the probe sends none.
-type rtSession struct{}
-
-func (rtSession) Reset()                               {}
-func (rtSession) Logout() error                        { return nil }
-func (rtSession) Mail(string, *smtp.MailOptions) error { return errors.New("no mail here") }
-func (rtSession) Rcpt(string, *smtp.RcptOptions) error { return errors.New("no mail here") }
-func (rtSession) Data(io.Reader) error                 { return errors.New("no mail here") }
 
 // rtServe starts a go-smtp server on 127.0.0.1 presenting cert: with
 // STARTTLS, or with implicit TLS (SMTPS) when implicit is set. It returns
@@ -98,54 +80,18 @@ func rtServeOn(t testing.TB, ln net.Listener, cert tls.Certificate, implicit boo
 	return rtServeTLS(t, ln, &tls.Config{Certificates: []tls.Certificate{cert}}, implicit)
 }
 
-// rtServeTLS serves go-smtp on ln with cfg until the test ends.
+// rtServeTLS serves go-smtp on ln with cfg until the test ends; it takes
+// no mail (the probe sends none).
 func rtServeTLS(t testing.TB, ln net.Listener, cfg *tls.Config, implicit bool) string {
 	t.Helper()
-	s := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return rtSession{}, nil }))
-	s.Domain = "relay.test"
-	s.ErrorLog = log.New(io.Discard, "", 0)
-	s.ReadTimeout, s.WriteTimeout = time.Minute, time.Minute
-	served := ln
-	if implicit {
-		served = tls.NewListener(ln, cfg)
-	} else {
-		s.TLSConfig = cfg
-	}
-	go s.Serve(served)
-	t.Cleanup(func() { s.Close() })
-	return ln.Addr().String()
+	return smtpfake.StartOn(t, ln, smtpfake.Server{TLS: cfg, Implicit: implicit}).Addr
 }
 
 // rtSilent starts a server on 127.0.0.1 that accepts TCP connections and
 // never says a word. It returns "127.0.0.1:port".
 func rtSilent(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
+	return loopback.Serve(t, loopback.Listen(t, "127.0.0.1"), func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 }
 
 // rtClosedPort returns "127.0.0.1:port" where nothing listens.
@@ -813,7 +759,9 @@ func TestRunDemo(t *testing.T) {
 	if code != 0 {
 		t.Errorf("run(demo) = %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
-	for _, s := range []string{"RELAY_FINGERPRINT OK", "RELAY_FINGERPRINT CRITICAL", "add: "} {
+	for _, s := range []string{"RELAY_FINGERPRINT OK", "RELAY_FINGERPRINT CRITICAL", "add: ",
+		"$ check_relay_fingerprint --client-chain relay.pem --receiver 127.0.0.1:", "may relay (250 2.1.5 Ok)",
+		": Relay access denied; the receiver's relay_clientcerts needs: ", "demo: all 5 verdicts as expected."} {
 		if !strings.Contains(out, s) {
 			t.Errorf("demo output lacks %q:\n%s", s, out)
 		}
@@ -821,7 +769,8 @@ func TestRunDemo(t *testing.T) {
 }
 
 // TestRunDemoKeep: demo --keep leaves what its help promises, the table
-// and both certificates, ready for --cert-file.
+// and both certificates, ready for --cert-file, and the relay's client
+// chain, as the demo ends: the receiver has added the renewed key.
 func TestRunDemoKeep(t *testing.T) {
 	t.Parallel()
 	code, out, errOut := rtRun(t, "demo", "--keep")
@@ -835,8 +784,11 @@ func TestRunDemoKeep(t *testing.T) {
 	for _, tc := range []struct {
 		file string
 		code int
-	}{{"cliff.pem", 0}, {"cliff-renewed.pem", 2}} {
+	}{{"cliff.pem", 0}, {"cliff-renewed.pem", 0}, {"relay.pem", 0}, {"nothing.pem", 3}} {
 		args := []string{"--cert-file", filepath.Join(dir, tc.file), "--table", tbl}
+		if tc.file == "relay.pem" {
+			args[0] = "--client-chain"
+		}
 		if code, out, _ := rtRun(t, args...); code != tc.code {
 			t.Errorf("run(%q) = %d, want %d\n%s", args, code, tc.code, out)
 		}
@@ -852,12 +804,7 @@ func TestRunIPv6Loopback(t *testing.T) {
 		t.Skipf("no IPv6 loopback on this host: %v", err) // a property of the host, not a missing program
 	}
 	cert := rtCert(t, "cliff.example.org", 60)
-	s := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return rtSession{}, nil }))
-	s.Domain = "relay.test"
-	s.ErrorLog = log.New(io.Discard, "", 0)
-	s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-	go s.Serve(ln)
-	t.Cleanup(func() { s.Close() })
+	rtServeOn(t, ln, cert, false)
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	tablePath := rtWrite(t, t.TempDir(), "t", fingerprint.SHA256.PublicKey(cert.Leaf)+" cliff.example.org\n")
 
@@ -876,21 +823,7 @@ func TestRunIPv6Loopback(t *testing.T) {
 // name and DNS names, as a hostile or odd relay might present.
 func rtCertNamed(t testing.TB, cn string, dns []string) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: cn}, DNSNames: dns,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(60 * 24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	return testcert.New(t, testcert.Spec{CN: cn, DNS: dns, Serial: big.NewInt(7), NotAfter: time.Now().Add(60 * 24 * time.Hour), NoEKU: true})
 }
 
 // TestRunFingerprintHostileNames: the fingerprint command's output is

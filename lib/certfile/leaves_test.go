@@ -9,8 +9,8 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testcert"
 	"math/big"
 	"net"
 	"os"
@@ -37,20 +37,9 @@ func newKit(t testing.TB) *pemKit {
 	t.Helper()
 	k := &pemKit{t: t, dir: t.TempDir()}
 	var err error
-	if k.caKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, k.caKey.Public(), k.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if k.ca, err = x509.ParseCertificate(der); err != nil {
-		t.Fatal(err)
-	}
-	k.caCert = pemOf("CERTIFICATE", der)
+	ca := testcert.New(t, testcert.Spec{CN: "test CA", CA: true, Serial: big.NewInt(1), NotAfter: time.Now().Add(time.Hour)})
+	k.ca, k.caKey = ca.Leaf, ca.PrivateKey.(crypto.Signer)
+	k.caCert = pemOf("CERTIFICATE", ca.Leaf.Raw)
 	if k.rsaKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
 		t.Fatal(err)
 	}
@@ -66,14 +55,11 @@ func newKit(t testing.TB) *pemKit {
 }
 
 func (k *pemKit) leaf(cn string, key crypto.Signer) []byte {
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, k.ca, key.Public(), k.caKey)
-	if err != nil {
-		k.t.Fatal(err)
-	}
-	return pemOf("CERTIFICATE", der)
+	k.t.Helper()
+	ca := tls.Certificate{Leaf: k.ca, PrivateKey: k.caKey}
+	c := testcert.New(k.t, testcert.Spec{CN: cn, Key: key, Serial: big.NewInt(time.Now().UnixNano()), NotAfter: time.Now().Add(time.Hour),
+		EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}, Parent: &ca})
+	return pemOf("CERTIFICATE", c.Leaf.Raw)
 }
 
 func (k *pemKit) write(name string, parts ...[]byte) string {

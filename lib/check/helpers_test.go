@@ -2,17 +2,14 @@ package check_test
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"math/big"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testcert"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/nagios"
@@ -35,14 +32,7 @@ type certSpec struct {
 }
 
 // newKey returns a fresh ECDSA P-256 key.
-func newKey(t testing.TB) crypto.Signer {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+func newKey(t testing.TB) crypto.Signer { return testcert.Key(t) }
 
 // newCert makes a self-signed certificate as s says.
 func newCert(t testing.TB, s certSpec) *x509.Certificate {
@@ -65,24 +55,8 @@ func newCert(t testing.TB, s certSpec) *x509.Certificate {
 	if s.serial == 0 {
 		s.serial = 1
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(s.serial),
-		Subject:      pkix.Name{CommonName: s.cn},
-		DNSNames:     s.dns,
-		NotBefore:    s.notBefore,
-		NotAfter:     s.notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, s.key.Public(), s.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testcert.New(t, testcert.Spec{Key: s.key, CN: s.cn, DNS: s.dns, Serial: big.NewInt(s.serial),
+		NotBefore: s.notBefore, NotAfter: s.notAfter, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}).Leaf
 }
 
 // relay is an observation of certificate c at addr ("ip:port") of the

@@ -2,15 +2,12 @@ package fix
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testcert"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/fingerprint"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/table"
@@ -20,24 +17,11 @@ import (
 // name), with key (a fresh one when nil) and more DNS names.
 func newCert(t *testing.T, cn string, key *ecdsa.PrivateKey, moreDNS ...string) *x509.Certificate {
 	t.Helper()
-	if key == nil {
-		var err error
-		if key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-			t.Fatal(err)
-		}
+	s := testcert.Spec{CN: cn, DNS: append([]string{cn}, moreDNS...), NotAfter: time.Now().Add(90 * 24 * time.Hour), NoEKU: true}
+	if key != nil {
+		s.Key = key
 	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, DNSNames: append([]string{cn}, moreDNS...),
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testcert.New(t, s).Leaf
 }
 
 var any256 = check.Config{Digest: fingerprint.SHA256, Match: check.MatchAny}

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"math/big"
 	"net"
@@ -19,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testcert"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/remedy"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/table"
@@ -33,24 +32,10 @@ type testCA struct {
 
 func newCA(t *testing.T) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fix test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testcert.New(t, testcert.Spec{CN: "fix test CA", CA: true, Serial: big.NewInt(1), NotAfter: time.Now().Add(365 * 24 * time.Hour)})
 	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert, key, pool}
+	pool.AddCert(ca.Leaf)
+	return &testCA{ca.Leaf, ca.PrivateKey.(crypto.Signer), pool}
 }
 
 // leaf describes a certificate for testCA.issue.
@@ -65,34 +50,23 @@ type leaf struct {
 func (ca *testCA) issue(t *testing.T, l leaf) *x509.Certificate {
 	t.Helper()
 	var key crypto.Signer
-	var err error
 	if l.rsa {
-		key, err = rsa.GenerateKey(rand.Reader, 2048)
-	} else {
-		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	}
-	if err != nil {
-		t.Fatal(err)
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key = k
 	}
 	if l.notAfter.IsZero() {
 		l.notAfter = time.Now().Add(90 * 24 * time.Hour)
 	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
 	cn := ""
 	if len(l.dns) > 0 {
 		cn = l.dns[0]
 	}
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, DNSNames: l.dns, IPAddresses: l.ips,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: l.notAfter, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: l.eku}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	parent := tls.Certificate{Leaf: ca.cert, PrivateKey: ca.key}
+	return testcert.New(t, testcert.Spec{CN: cn, DNS: l.dns, IPs: l.ips, Key: key, NotAfter: l.notAfter,
+		KeyUsage: x509.KeyUsageDigitalSignature, EKU: l.eku, NoEKU: l.eku == nil, Parent: &parent}).Leaf
 }
 
 var tlsEKU = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}

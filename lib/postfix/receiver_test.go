@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/postfixtest"
 )
 
 // good is a receiver on which permit_tls_clientcerts works.

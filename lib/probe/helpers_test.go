@@ -3,23 +3,19 @@ package probe
 import (
 	"bufio"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"log"
 	"math/big"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/loopback"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/smtpfake"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testcert"
 )
 
 // testPKI is a per-test CA and a leaf it signed.
@@ -32,55 +28,10 @@ type testPKI struct {
 // fresh ECDSA P-256 key when leafKey is nil.
 func newPKI(t testing.TB, leafKey crypto.Signer) *testPKI {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if leafKey == nil {
-		if leafKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-			t.Fatal(err)
-		}
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "probe test CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "relay.test"},
-		DNSNames:     []string{"relay.test"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, leafKey.Public(), caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(leafDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testPKI{ca: ca, leaf: leaf, cert: tls.Certificate{
-		Certificate: [][]byte{leafDER, caDER},
-		PrivateKey:  leafKey,
-		Leaf:        leaf,
-	}}
+	ca := testcert.New(t, testcert.Spec{CN: "probe test CA", CA: true, Serial: big.NewInt(1), NotAfter: time.Now().Add(time.Hour)})
+	leaf := testcert.New(t, testcert.Spec{CN: "relay.test", DNS: []string{"relay.test"}, Key: leafKey, Serial: big.NewInt(2), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, Parent: &ca})
+	return &testPKI{ca: ca.Leaf, leaf: leaf.Leaf, cert: leaf}
 }
 
 func (p *testPKI) serverConfig() *tls.Config {
@@ -100,26 +51,7 @@ func (p *testPKI) checkChain(t testing.TB, got []*x509.Certificate) {
 }
 
 // listen returns a TCP listener on a free IPv4 loopback port.
-func listen(t testing.TB) net.Listener {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
-// nopSession is a go-smtp session that accepts no mail; the probe never sends any.
-type nopSession struct{}
-
-func (nopSession) Reset()                               {}
-func (nopSession) Logout() error                        { return nil }
-func (nopSession) Mail(string, *smtp.MailOptions) error { return errors.New("no mail here") }
-func (nopSession) Rcpt(string, *smtp.RcptOptions) error { return errors.New("no mail here") }
-func (nopSession) Data(io.Reader) error                 { return errors.New("no mail here") }
-func newNopSession(*smtp.Conn) (smtp.Session, error)    { return nopSession{}, nil }
-
-var _ smtp.Backend = smtp.BackendFunc(newNopSession)
+func listen(t testing.TB) net.Listener { return smtpfake.Listen(t) }
 
 // startSMTP runs a go-smtp server on loopback that presents p's chain, with
 // STARTTLS (SMTP) or implicit TLS (SMTPS), and returns its address.
@@ -128,29 +60,12 @@ func startSMTP(t testing.TB, proto Protocol, p *testPKI) string {
 	return serveSMTP(t, proto, p.serverConfig(), listen(t))
 }
 
-// serveSMTP runs a go-smtp server on l with cfg, with STARTTLS (SMTP) or
-// implicit TLS (SMTPS), and returns its address.
+// serveSMTP runs a go-smtp server that accepts no mail (the probe never
+// sends any) on l with cfg, with STARTTLS (SMTP) or implicit TLS (SMTPS),
+// and returns its address.
 func serveSMTP(t testing.TB, proto Protocol, cfg *tls.Config, l net.Listener) string {
 	t.Helper()
-	s := smtp.NewServer(smtp.BackendFunc(newNopSession))
-	s.Domain = "relay.test"
-	s.ErrorLog = log.New(io.Discard, "", 0)
-	switch proto {
-	case SMTP:
-		s.TLSConfig = cfg
-	case SMTPS:
-		l = tls.NewListener(l, cfg)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Serve(l)
-	}()
-	t.Cleanup(func() {
-		s.Close()
-		<-done
-	})
-	return l.Addr().String()
+	return smtpfake.StartOn(t, l, smtpfake.Server{TLS: cfg, Implicit: proto == SMTPS}).Addr
 }
 
 // A fake is a scripted SMTP server for one connection at a time. Its methods
@@ -166,36 +81,14 @@ var errStopScript = errors.New("client went away")
 // startFake serves script on loopback and returns the address.
 func startFake(t testing.TB, script func(*fake)) string {
 	t.Helper()
-	l := listen(t)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
+	return loopback.Serve(t, listen(t), func(c net.Conn) {
+		defer func() {
+			if r := recover(); r != nil && r != errStopScript {
+				panic(r)
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				defer func() {
-					if r := recover(); r != nil && r != errStopScript {
-						panic(r)
-					}
-				}()
-				// A safety net for a broken probe; no test relies on it.
-				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-				script(&fake{Conn: c, r: bufio.NewReader(c)})
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		wg.Wait()
+		}()
+		script(&fake{Conn: c, r: bufio.NewReader(c)})
 	})
-	return l.Addr().String()
 }
 
 func (f *fake) send(s string) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/loopback"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -32,20 +33,7 @@ func listen465(t *testing.T) net.Listener {
 // never comes, as a Postfix smtps service does.
 func serveSilentTLS(t *testing.T, l net.Listener) string {
 	t.Helper()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-				_, _ = io.Copy(io.Discard, c)
-			}()
-		}
-	}()
-	return l.Addr().String()
+	return loopback.Serve(t, l, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 }
 
 // TestProbeProtocolHints: -P smtp against an implicit-TLS port, and -P smtps

@@ -37,6 +37,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/smtpreply"
 	"io"
 	"net"
 	"os"
@@ -224,7 +225,7 @@ type session struct {
 	opts Options
 	res  *Result
 	w    io.Writer
-	r    *replyReader
+	r    *smtpreply.Reader
 	// sniff makes handshake read the chain with the ClientHello of
 	// sniff.go instead of running crypto/tls.
 	sniff bool
@@ -290,7 +291,7 @@ func (s *session) run() error {
 			return err
 		}
 	}
-	s.w, s.r = conn, newReplyReader(conn, o.MaxLineLen, o.MaxLines)
+	s.w, s.r = conn, smtpreply.NewReader(conn, o.MaxLineLen, o.MaxLines)
 	if err := s.banner(); err != nil {
 		return err
 	}
@@ -304,7 +305,7 @@ func (s *session) run() error {
 		if _, err := s.cmd(StageSTARTTLS, 220, "STARTTLS"); err != nil {
 			return err
 		}
-		if n := s.r.buffered(); n > 0 {
+		if n := s.r.Buffered(); n > 0 {
 			// Bytes sent before the handshake would later be read as if
 			// they came over TLS: STARTTLS response injection.
 			return s.fail(StageSTARTTLS, protocolErrorf("server sent %d bytes after its 220 reply, before TLS", n))
@@ -312,7 +313,7 @@ func (s *session) run() error {
 		if conn, err = s.handshake(conn); err != nil {
 			return err
 		}
-		s.w, s.r = conn, newReplyReader(conn, o.MaxLineLen, o.MaxLines)
+		s.w, s.r = conn, smtpreply.NewReader(conn, o.MaxLineLen, o.MaxLines)
 	}
 	if s.res.EHLOAfterTLS, err = s.ehlo(StageEHLOAfterTLS); err != nil {
 		return err
@@ -358,7 +359,7 @@ func (s *session) cmd(stage Stage, want int, line string) ([]string, error) {
 	if _, err := io.WriteString(s.w, line+"\r\n"); err != nil {
 		return nil, s.fail(stage, err)
 	}
-	code, lines, err := s.r.readReply()
+	code, lines, err := s.r.Read()
 	if err != nil {
 		return lines, s.fail(stage, err)
 	}
@@ -376,7 +377,7 @@ func (s *session) banner() error {
 	if s.opts.Protocol == SMTP {
 		// A TLS record (0x16 handshake, 0x15 alert) instead of "220":
 		// the port speaks implicit TLS. Say so now, not at the deadline.
-		b, err := s.r.br.Peek(1)
+		b, err := s.r.Peek(1)
 		switch {
 		case err == nil && (b[0] == 0x16 || b[0] == 0x15):
 			err := s.fail(StageBanner, protocolErrorf("server sent a TLS record (first byte %#02x) instead of a banner", b[0]))
@@ -388,7 +389,7 @@ func (s *session) banner() error {
 			return s.bannerErr(err)
 		}
 	}
-	code, lines, err := s.r.readReply()
+	code, lines, err := s.r.Read()
 	s.res.Banner = lines
 	s.res.Timings.Banner = time.Since(t)
 	if err != nil {

@@ -64,7 +64,6 @@
 package receiver
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -78,6 +77,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/smtpreply"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/probe"
 )
 
@@ -276,7 +276,7 @@ type session struct {
 	cert tls.Certificate
 	res  *Result
 	w    io.Writer
-	r    *replyReader
+	r    *smtpreply.Reader
 }
 
 func (s *session) run() error {
@@ -307,7 +307,7 @@ func (s *session) run() error {
 		}
 	}
 
-	s.w, s.r = raw, newReplyReader(raw)
+	s.w, s.r = raw, smtpreply.NewReader(raw, maxLineLen, maxLines)
 	reply, err := s.cmd(probe.StageBanner, 220, "")
 	if reply != nil {
 		s.res.Banner = reply.Lines
@@ -325,7 +325,7 @@ func (s *session) run() error {
 	if _, err := s.cmd(probe.StageSTARTTLS, 220, "STARTTLS"); err != nil {
 		return err
 	}
-	if n := s.r.br.Buffered(); n > 0 {
+	if n := s.r.Buffered(); n > 0 {
 		// Bytes sent before the handshake would be read as if they came
 		// over TLS: STARTTLS response injection.
 		return s.fail(probe.StageSTARTTLS, fmt.Errorf("server sent %d bytes after its 220 reply, before TLS", n))
@@ -334,7 +334,7 @@ func (s *session) run() error {
 	if err != nil {
 		return err
 	}
-	s.w, s.r = conn, newReplyReader(conn)
+	s.w, s.r = conn, smtpreply.NewReader(conn, maxLineLen, maxLines)
 	if _, err := s.cmd(probe.StageEHLOAfterTLS, 250, "EHLO "+s.opts.EHLO); err != nil {
 		return err
 	}
@@ -365,7 +365,7 @@ func (s *session) cmd(stage probe.Stage, want int, line string) (*Reply, error) 
 			return nil, s.fail(stage, err)
 		}
 	}
-	r, err := s.r.readReply()
+	r, err := readReply(s.r)
 	if err != nil {
 		return r, s.fail(stage, err)
 	}
@@ -410,7 +410,7 @@ func (s *session) handshake(conn net.Conn) (net.Conn, error) {
 }
 
 var (
-	errServerClosed = errors.New("connection closed by server")
+	errServerClosed = smtpreply.ErrServerClosed
 	errServerReset  = errors.New("connection reset by server")
 )
 
@@ -418,7 +418,7 @@ var (
 // as lib/probe does.
 func (s *session) fail(stage probe.Stage, err error) error {
 	var re *probe.ReplyError
-	var pe *protocolError
+	var pe *smtpreply.ProtocolError
 	switch {
 	case errors.As(err, &re), errors.As(err, &pe), errors.Is(err, probe.ErrNoSTARTTLS):
 		// The server's doing, whatever the context says.
@@ -441,20 +441,4 @@ func (s *session) fail(stage probe.Stage, err error) error {
 		}
 	}
 	return &probe.Error{Stage: stage, Addr: s.addr, Err: err}
-}
-
-// replyReader reads bounded SMTP replies (the grammar is at the top of
-// lib/probe's reply.go).
-type replyReader struct{ br *bufio.Reader }
-
-func newReplyReader(r io.Reader) *replyReader {
-	return &replyReader{br: bufio.NewReaderSize(r, maxLineLen+2)}
-}
-
-type protocolError struct{ msg string }
-
-func (e *protocolError) Error() string { return e.msg }
-
-func protocolErrorf(format string, args ...any) error {
-	return &protocolError{msg: fmt.Sprintf(format, args...)}
 }

@@ -1,23 +1,19 @@
 package receiver
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"errors"
-	"io"
-	"log"
 	"net"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/postfixtest"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/smtpfake"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/probe"
 )
 
@@ -29,23 +25,17 @@ func newCert(t testing.TB, cn string) tls.Certificate {
 }
 
 // fakeReceiver is a go-smtp server on 127.0.0.1 that plays a receiver
-// relaying for listed client certificates.
+// relaying for listed client certificates (internal/smtpfake).
 type fakeReceiver struct {
-	t       *testing.T
-	addr    string
-	trusted map[[32]byte]bool // sha256 of the client leaf DER
-	// mail and rcpt, when set, replace the default replies (accept MAIL;
-	// RCPT 250 for a trusted certificate, 454 4.7.1 Relay access denied
-	// otherwise).
-	mail func() error
-	rcpt func(conn *smtp.Conn) error
-
-	mu    sync.Mutex
-	debug bytes.Buffer // the decoded dialogue, both directions
+	*smtpfake.Running
+	addr string
 }
 
+// fakeOpts: tls nil is no STARTTLS; mail and rcpt, when set, replace the
+// default replies (accept MAIL; RCPT 250 for a trusted certificate, 454
+// 4.7.1 Relay access denied otherwise).
 type fakeOpts struct {
-	tls     *tls.Config // nil: no STARTTLS
+	tls     *tls.Config
 	trusted []tls.Certificate
 	mail    func() error
 	rcpt    func(conn *smtp.Conn) error
@@ -53,85 +43,19 @@ type fakeOpts struct {
 
 func startFake(t *testing.T, o fakeOpts) *fakeReceiver {
 	t.Helper()
-	f := &fakeReceiver{t: t, trusted: map[[32]byte]bool{}, mail: o.mail, rcpt: o.rcpt}
-	for _, c := range o.trusted {
-		f.trusted[sha256.Sum256(c.Certificate[0])] = true
+	s := smtpfake.Server{Domain: "receiver.test", TLS: o.tls, Rcpt: smtpfake.RelayFor(o.trusted...)}
+	if o.mail != nil {
+		s.Mail = func(*smtp.Conn, string) error { return o.mail() }
 	}
-	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &fakeSession{f: f, conn: c}, nil
-	}))
-	s.Domain = "receiver.test"
-	s.TLSConfig = o.tls
-	s.Debug = lockedWriter{&f.mu, &f.debug}
-	s.ErrorLog = log.New(io.Discard, "", 0)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if o.rcpt != nil {
+		s.Rcpt = func(c *smtp.Conn, _ string) error { return o.rcpt(c) }
 	}
-	f.addr = l.Addr().String()
-	go s.Serve(l)
-	t.Cleanup(func() { s.Close() })
-	return f
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (w lockedWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(b)
+	r := smtpfake.Start(t, s)
+	return &fakeReceiver{Running: r, addr: r.Addr}
 }
 
 // commands returns the verbs the client sent, in order.
-func (f *fakeReceiver) commands() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var verbs []string
-	for _, line := range strings.Split(f.debug.String(), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] >= '0' && line[0] <= '9' {
-			continue // a server reply
-		}
-		verb, _, _ := strings.Cut(line, " ")
-		verb, _, _ = strings.Cut(verb, ":")
-		verbs = append(verbs, strings.ToUpper(verb))
-	}
-	return verbs
-}
-
-type fakeSession struct {
-	f    *fakeReceiver
-	conn *smtp.Conn
-}
-
-func (s *fakeSession) Reset()        {}
-func (s *fakeSession) Logout() error { return nil }
-
-func (s *fakeSession) Mail(string, *smtp.MailOptions) error {
-	if s.f.mail != nil {
-		return s.f.mail()
-	}
-	return nil
-}
-
-func (s *fakeSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if s.f.rcpt != nil {
-		return s.f.rcpt(s.conn)
-	}
-	st, ok := s.conn.TLSConnectionState()
-	if ok && len(st.PeerCertificates) > 0 && s.f.trusted[sha256.Sum256(st.PeerCertificates[0].Raw)] {
-		return nil
-	}
-	return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "<" + to + ">: Relay access denied"}
-}
-
-func (s *fakeSession) Data(io.Reader) error {
-	s.f.t.Errorf("the client sent DATA")
-	return errors.New("no DATA expected")
-}
+func (f *fakeReceiver) commands() []string { return f.Commands() }
 
 func serverTLS(t *testing.T, auth tls.ClientAuthType, maxVersion uint16) *tls.Config {
 	return &tls.Config{

@@ -1,82 +1,27 @@
 package receiver
 
-// Replies are read as lib/probe reads them (RFC 5321 section 4.2): lines
-// "CODE-text" then "CODE text", the same code on every line, CRLF or a bare
-// LF; a line over 4096 bytes or a reply over 100 lines is an error as soon as
-// the bound is crossed. The enhanced status code (RFC 3463) is the first word
-// of the first line's text when it reads CLASS.SUBJECT.DETAIL with the
-// class equal to the reply code's first digit.
+// Replies are read by internal/smtpreply, as lib/probe reads them (RFC 5321
+// section 4.2): lines "CODE-text" then "CODE text", the same code on every
+// line, CRLF or a bare LF; a line over 4096 bytes or a reply over 100 lines
+// is an error as soon as the bound is crossed. The enhanced status code
+// (RFC 3463) is the first word of the first line's text when it reads
+// CLASS.SUBJECT.DETAIL with the class equal to the reply code's first digit.
 
 import (
-	"bufio"
-	"errors"
-	"io"
 	"strconv"
 	"strings"
+
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/smtpreply"
 )
 
-// readReply reads one complete reply. On error, the Reply (possibly nil)
-// holds what was read.
-func (r *replyReader) readReply() (*Reply, error) {
-	var rep *Reply
-	for {
-		line, err := r.readLine()
-		if err != nil {
-			return rep, err
-		}
-		code, more, text, err := parseLine(line)
-		if err != nil {
-			return rep, err
-		}
-		if rep == nil {
-			rep = &Reply{Code: code, Enhanced: enhanced(code, text)}
-		} else if code != rep.Code {
-			return rep, protocolErrorf("reply code changed from %d to %d within one reply", rep.Code, code)
-		}
-		rep.Lines = append(rep.Lines, text)
-		if !more {
-			return rep, nil
-		}
-		if len(rep.Lines) >= maxLines {
-			return rep, protocolErrorf("reply longer than %d lines", maxLines)
-		}
+// readReply reads one complete reply. On error, the Reply (nil when not
+// even its first line could be read) holds what was read.
+func readReply(r *smtpreply.Reader) (*Reply, error) {
+	code, lines, err := r.Read()
+	if len(lines) == 0 {
+		return nil, err
 	}
-}
-
-func (r *replyReader) readLine() (string, error) {
-	b, err := r.br.ReadSlice('\n')
-	switch {
-	case errors.Is(err, bufio.ErrBufferFull):
-		return "", protocolErrorf("reply line longer than %d bytes", maxLineLen)
-	case errors.Is(err, io.EOF):
-		return "", errServerClosed
-	case err != nil:
-		return "", err
-	}
-	b = b[:len(b)-1]
-	if n := len(b); n > 0 && b[n-1] == '\r' {
-		b = b[:n-1]
-	}
-	if len(b) > maxLineLen {
-		return "", protocolErrorf("reply line longer than %d bytes", maxLineLen)
-	}
-	return string(b), nil
-}
-
-func parseLine(line string) (code int, more bool, text string, err error) {
-	if len(line) < 3 || line[0] < '2' || line[0] > '5' || !digits(line[1:3]) ||
-		len(line) > 3 && line[3] != ' ' && line[3] != '-' {
-		start := line
-		if len(start) > 40 {
-			start = start[:40] + "..."
-		}
-		return 0, false, "", protocolErrorf("malformed reply line %q", start)
-	}
-	code, _ = strconv.Atoi(line[:3])
-	if len(line) == 3 {
-		return code, false, "", nil
-	}
-	return code, line[3] == '-', line[4:], nil
+	return &Reply{Code: code, Lines: lines, Enhanced: enhanced(code, lines[0])}, err
 }
 
 func digits(s string) bool {

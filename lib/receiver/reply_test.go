@@ -3,6 +3,8 @@ package receiver
 import (
 	"strings"
 	"testing"
+
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/smtpreply"
 )
 
 func TestClassify(t *testing.T) {
@@ -37,8 +39,7 @@ func TestClassify(t *testing.T) {
 		{"550 4.7.1 wrong class", Other, ""}, // an enhanced code of another class is text
 	}
 	for _, tc := range cases {
-		r := newReplyReader(strings.NewReader(tc.reply + "\r\n"))
-		rep, err := r.readReply()
+		rep, err := readReply(smtpreply.NewReader(strings.NewReader(tc.reply+"\r\n"), maxLineLen, maxLines))
 		if err != nil {
 			t.Fatalf("%q: %v", tc.reply, err)
 		}
@@ -64,7 +65,7 @@ func TestReadReplyErrors(t *testing.T) {
 		{strings.Repeat("250-x\r\n", maxLines+1), "reply longer than 100 lines"},
 	}
 	for _, tc := range cases {
-		_, err := newReplyReader(strings.NewReader(tc.in)).readReply()
+		_, err := readReply(smtpreply.NewReader(strings.NewReader(tc.in), maxLineLen, maxLines))
 		if err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("readReply(%.30q) = %v, want %q", tc.in, err, tc.err)
 		}

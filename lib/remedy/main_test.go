@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testfs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,18 +149,7 @@ func helperAs(t *testing.T, exe string, uid, gid uint32, mode string, env ...str
 
 // publicDir returns a new directory that every user can enter (t.TempDir
 // gives 0700 directories), removed at the end of the test.
-func publicDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "remedy-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
+func publicDir(t *testing.T) string { return testfs.PublicDir(t) }
 
 // appendEdit returns an edit function appending line and "\n".
 func appendEdit(line string) func([]byte) ([]byte, error) {

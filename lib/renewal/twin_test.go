@@ -13,8 +13,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/postfixtest"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/certfile"
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/receiver"
 )
 

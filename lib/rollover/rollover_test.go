@@ -20,9 +20,9 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/postfixtest"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/certfile"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfix"
-	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
 )
 
 // fake is a go-smtp receiver on 127.0.0.1 that relays for the client

@@ -1,4 +1,4 @@
-package probe
+package smtpreply
 
 import (
 	"errors"
@@ -49,8 +49,8 @@ func TestReadReply(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := newReplyReader(strings.NewReader(tc.in), maxLen, maxLines)
-			code, lines, err := r.readReply()
+			r := NewReader(strings.NewReader(tc.in), maxLen, maxLines)
+			code, lines, err := r.Read()
 			var gotErr string
 			if err != nil {
 				gotErr = err.Error()
@@ -65,11 +65,11 @@ func TestReadReply(t *testing.T) {
 func TestReadReplySequence(t *testing.T) {
 	t.Parallel()
 	in := "220 mx\r\n250-mx\r\n250 STARTTLS\r\n220 go\r\n"
-	r := newReplyReader(strings.NewReader(in), 64, 10)
+	r := NewReader(strings.NewReader(in), 64, 10)
 	var got []string
 	for {
-		code, lines, err := r.readReply()
-		if errors.Is(err, errServerClosed) {
+		code, lines, err := r.Read()
+		if errors.Is(err, ErrServerClosed) {
 			break
 		}
 		if err != nil {
@@ -86,8 +86,8 @@ func TestReadReplySequence(t *testing.T) {
 func TestQuoteStart(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("y", 100)
-	r := newReplyReader(strings.NewReader(long+"\r\n"), 200, 1)
-	_, _, err := r.readReply()
+	r := NewReader(strings.NewReader(long+"\r\n"), 200, 1)
+	_, _, err := r.Read()
 	want := fmt.Sprintf("malformed reply line %q", strings.Repeat("y", 40)+"...")
 	if err == nil || err.Error() != want {
 		t.Errorf("readReply(100 x 'y') error = %v, want %q", err, want)
@@ -109,9 +109,9 @@ func FuzzReadReply(f *testing.F) {
 	}
 	const maxLen, maxLines = 32, 4
 	f.Fuzz(func(t *testing.T, in []byte) {
-		r := newReplyReader(strings.NewReader(string(in)), maxLen, maxLines)
+		r := NewReader(strings.NewReader(string(in)), maxLen, maxLines)
 		for range len(in) + 1 {
-			code, lines, err := r.readReply()
+			code, lines, err := r.Read()
 			if len(lines) > maxLines {
 				t.Fatalf("readReply(%q) kept %d lines, bound is %d", in, len(lines), maxLines)
 			}
@@ -121,9 +121,9 @@ func FuzzReadReply(f *testing.F) {
 				}
 			}
 			if err != nil {
-				var pe *protocolError
-				if !errors.Is(err, errServerClosed) && !errors.As(err, &pe) {
-					t.Fatalf("readReply(%q) error %v (%T), want errServerClosed or *protocolError", in, err, err)
+				var pe *ProtocolError
+				if !errors.Is(err, ErrServerClosed) && !errors.As(err, &pe) {
+					t.Fatalf("readReply(%q) error %v (%T), want ErrServerClosed or *ProtocolError", in, err, err)
 				}
 				return
 			}
@@ -138,7 +138,7 @@ func FuzzReadReply(f *testing.F) {
 				}
 				fmt.Fprintf(&b, "%d%s%s\r\n", code, sep, l)
 			}
-			code2, lines2, err := newReplyReader(strings.NewReader(b.String()), maxLen, maxLines).readReply()
+			code2, lines2, err := NewReader(strings.NewReader(b.String()), maxLen, maxLines).Read()
 			if err != nil || code2 != code || !slices.Equal(lines2, lines) {
 				t.Fatalf("reply %d %q rewritten as %q reads back as %d, %q, %v", code, lines, b.String(), code2, lines2, err)
 			}
@@ -181,7 +181,7 @@ func TestReadReplyBounded(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, lines, err := newReplyReader(tc.src, maxLen, maxLines).readReply()
+			_, lines, err := NewReader(tc.src, maxLen, maxLines).Read()
 			if err == nil || err.Error() != tc.wantErr {
 				t.Fatalf("readReply(%s) error = %v, want %q", tc.name, err, tc.wantErr)
 			}

@@ -6,25 +6,21 @@ package postfixtest
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/md5"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
 	"hash"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/testcert"
 )
 
 // ClientCert is a self-signed certificate, its key, and both written to PEM
@@ -45,43 +41,8 @@ type ClientCert struct {
 // certificate while keeping its public key fingerprint.
 func NewClientCert(tb testing.TB, dir, cn string, key crypto.Signer, notAfter time.Time) *ClientCert {
 	tb.Helper()
-	if key == nil {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			tb.Fatalf("postfixtest: %v", err)
-		}
-		key = k
-	}
-	now := time.Now()
-	if notAfter.IsZero() {
-		notAfter = now.Add(24 * time.Hour)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		tb.Fatalf("postfixtest: %v", err)
-	}
-	usage := x509.KeyUsageDigitalSignature
-	if _, ok := key.(*rsa.PrivateKey); ok {
-		usage |= x509.KeyUsageKeyEncipherment
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn},
-		DNSNames:              []string{cn},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              notAfter,
-		KeyUsage:              usage,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		tb.Fatalf("postfixtest: certificate for %q: %v", cn, err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		tb.Fatalf("postfixtest: %v", err)
-	}
+	tc := testcert.New(tb, testcert.Spec{CN: cn, DNS: []string{cn}, Key: key, NotAfter: notAfter})
+	key, cert, der := tc.PrivateKey.(crypto.Signer), tc.Leaf, tc.Leaf.Raw
 	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		tb.Fatalf("postfixtest: key for %q: %v", cn, err)
