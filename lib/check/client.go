@@ -3,6 +3,7 @@ package check
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/certfile"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfix"
@@ -18,7 +19,12 @@ import (
 //     one; the client's choice among them (RSA, ECDSA) is negotiated with
 //     each receiver, so each must be listed;
 //   - no smtp client entry presenting any certificate at all is CRITICAL:
-//     permit_tls_clientcerts can never match this relay;
+//     permit_tls_clientcerts can never match this relay. An entry that
+//     never starts TLS (smtp_tls_security_level = none, or empty with
+//     smtp_use_tls = no, Postfix's default, and no smtp_tls_policy_maps
+//     or smtp_tls_per_site that could raise it) presents none, whatever
+//     files it names: its certificates are not judged, nor presented to
+//     receivers;
 //   - a master.cf service whose overrides leave it without a certificate,
 //     while main.cf's client has one, is a note: mail routed through that
 //     transport cannot relay by certificate, and only the admin knows
@@ -31,11 +37,14 @@ func Clients(entries []postfix.ClientTLS) (obs []Observation, notes []string) {
 	smtpCerts := 0
 	var bare []postfix.ClientTLS
 	for _, e := range entries {
-		if e.None() {
+		if e.None() || e.NoTLS() {
 			if e.Command == "smtp" {
 				bare = append(bare, e)
 			}
 			continue
+		}
+		if e.SecurityLevel == "none" {
+			notes = append(notes, fmt.Sprintf("%s: %s_tls_security_level = none: only the receivers that %s give TLS get a client certificate (not consulted here); to the others it presents none", e.Origin(), e.Command, e.PolicyMaps))
 		}
 		leaves, err := e.Load()
 		if err != nil {
@@ -48,14 +57,26 @@ func Clients(entries []postfix.ClientTLS) (obs []Observation, notes []string) {
 		obs = append(obs, leafObservations(e.Origin(), RoleClient, leaves)...)
 	}
 	if smtpCerts == 0 && !hasErr(obs) {
-		obs = append(obs, Observation{Name: "main.cf (smtp)", Role: RoleClient, Fatal: true,
-			Err: errors.New("the relay's smtp client presents no client certificate (smtp_tls_chain_files, smtp_tls_cert_file, smtp_tls_eccert_file are empty): permit_tls_clientcerts can never match this relay; hint: set smtp_tls_chain_files to a file holding its key and certificate")})
+		err := errors.New("the relay's smtp client presents no client certificate (smtp_tls_chain_files, smtp_tls_cert_file, smtp_tls_eccert_file are empty): permit_tls_clientcerts can never match this relay; hint: set smtp_tls_chain_files to a file holding its key and certificate")
+		if i := slices.IndexFunc(bare, func(e postfix.ClientTLS) bool { return !e.None() }); i >= 0 {
+			err = fmt.Errorf("the relay's smtp client never starts TLS (%s: %s), so it never presents its client certificate: permit_tls_clientcerts can never match this relay; hint: set smtp_tls_security_level = may, or encrypt", bare[i].Origin(), noTLS(bare[i]))
+		}
+		obs = append(obs, Observation{Name: "main.cf (smtp)", Role: RoleClient, Fatal: true, Err: err})
 		return obs, notes
 	}
 	for _, e := range bare {
-		notes = append(notes, fmt.Sprintf("%s presents no client certificate: mail routed through it cannot relay by certificate", e.Origin()))
+		if e.None() {
+			notes = append(notes, fmt.Sprintf("%s presents no client certificate: mail routed through it cannot relay by certificate", e.Origin()))
+		} else {
+			notes = append(notes, fmt.Sprintf("%s never starts TLS (%s): mail routed through it cannot relay by certificate", e.Origin(), noTLS(e)))
+		}
 	}
 	return obs, notes
+}
+
+// noTLS says why e never starts TLS.
+func noTLS(e postfix.ClientTLS) string {
+	return fmt.Sprintf("%s_tls_security_level = none, or empty with %s_use_tls = no as by default", e.Command, e.Command)
 }
 
 // Leaves turns the leaves of one file or configuration into observations

@@ -142,3 +142,42 @@ func TestJudgeDifferingPerAddress(t *testing.T) {
 		t.Errorf("perfdata %v, want relays=2", got)
 	}
 }
+
+// TestClientsNoTLS: an smtp client that never starts TLS presents none of
+// the certificates it names (a relay with smtp_tls_security_level = none,
+// or Postfix's default empty level with smtp_use_tls = no, had its listed
+// certificate judged OK while the receiver deferred its mail with 454
+// 4.7.1); a per-destination policy may raise the level, so then the
+// certificates are judged, with a note.
+func TestClientsNoTLS(t *testing.T) {
+	t.Parallel()
+	off := postfix.ClientTLS{Command: "smtp", SecurityLevel: "none", ChainFiles: []string{"/nonexistent/relay.pem"}}
+	obs, _ := check.Clients([]postfix.ClientTLS{off})
+	if len(obs) != 1 || !obs[0].Fatal || obs[0].Err == nil || !strings.Contains(obs[0].Err.Error(), "never starts TLS") {
+		t.Fatalf("level none: %+v; want one fatal observation saying the client never starts TLS", obs)
+	}
+	if v := check.Judge(baseConfig(t), obs, nil); v.Result.State != nagios.Critical || !strings.Contains(v.Result.Summary, "smtp_tls_security_level = none") {
+		t.Errorf("level none judged %v %q, want CRITICAL naming smtp_tls_security_level", v.Result.State, v.Result.Summary)
+	}
+
+	// A service that turns TLS off while main.cf's client presents a
+	// certificate: a note, as for a service without certificate.
+	on := postfix.ClientTLS{Command: "smtp", SecurityLevel: "may"}
+	svc := off
+	svc.Services, svc.Overrides = []string{"plain/unix"}, []postfix.Override{{Name: "smtp_tls_security_level", Value: "none"}}
+	obs, notes := check.Clients([]postfix.ClientTLS{on, svc})
+	if len(obs) != 1 || !obs[0].Fatal {
+		t.Errorf("main.cf without certificate, service without TLS: %+v, want one fatal observation", obs)
+	}
+	_ = notes
+
+	policy := off
+	policy.PolicyMaps = "smtp_tls_policy_maps = hash:/etc/postfix/tls_policy"
+	obs, notes = check.Clients([]postfix.ClientTLS{policy})
+	if len(obs) != 1 || obs[0].Fatal || obs[0].Err == nil || !strings.Contains(obs[0].Err.Error(), "/nonexistent/relay.pem") {
+		t.Errorf("level none with a policy map: %+v, want its chain file loaded (and failing here)", obs)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "smtp_tls_policy_maps = hash:/etc/postfix/tls_policy") {
+		t.Errorf("level none with a policy map: notes %q, want one naming the map", notes)
+	}
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfixtest"
+)
+
+// TestE2EReviewFalseOK: relay set-ups where the check said OK while a real
+// relay Postfix had its message deferred by a real receiver with 454 4.7.1
+// Relay access denied; each verdict is set beside Postfix's.
+//   - the relay's smtp client never starts TLS (smtp_tls_security_level =
+//     none, or empty with smtp_use_tls = no, Postfix's default), so it
+//     never presents the listed certificate it names.
+func TestE2EReviewFalseOK(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	listed := postfixtest.NewCert(t, dir, "listed.relay.test", postfixtest.ECDSA)
+	rcv := postfixtest.StartReceiver(t, postfixtest.Options{Settings: []string{"relay_domains = relayed.test"}})
+	rcv.SetTable(t, []byte(listed.PubkeyFingerprint("sha256")+" listed.relay.test\n"))
+	one := func(c *postfixtest.ClientCert) postfixtest.CertConfig {
+		return postfixtest.CertConfig{Style: postfixtest.CertKeyFiles, Certs: []*postfixtest.ClientCert{c}}
+	}
+
+	tests := []struct {
+		name     string
+		client   *postfixtest.ClientCert
+		settings []string
+		rcpt     string
+		table    bool   // also judge with --table
+		want     int    // exit status of every mode
+		out      string // in every mode's output
+	}{
+		{"smtp_tls_security_level = none", listed, []string{"smtp_tls_security_level = none"}, postfixtest.Recipient, true, 2, "never starts TLS"},
+		{"smtp_tls_security_level empty, smtp_use_tls = no", listed, []string{"smtp_tls_security_level =", "smtp_use_tls = no"}, postfixtest.Recipient, true, 2, "never starts TLS"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := postfixtest.StartRelay(t, postfixtest.RelayOptions{Receiver: rcv.SMTPAddr, Client: one(tc.client),
+				Options: postfixtest.Options{Settings: tc.settings}})
+			o := r.SendAndWait(t, postfixtest.Sender, postfixtest.Recipient)
+			if o.Sent() || !strings.Contains(o.Reply, "Relay access denied") {
+				t.Fatalf("Postfix: %s (%s), want a deferral for relay access: the scenario is not what it says\n%s", o.Status, o.Reply, o.Line)
+			}
+			modes := [][]string{{"--receiver", rcv.SMTPAddr, "--rcpt", tc.rcpt}}
+			if tc.table {
+				modes = append(modes, []string{"--table", rcv.TableSpec()})
+			}
+			for _, m := range modes {
+				args := append([]string{"--relay-postconf", r.ConfigDir, "-t", "20", "-w", "0", "-c", "0"}, m...)
+				code, out, _ := rtRun(t, args...)
+				if code != tc.want || !strings.Contains(out, tc.out) {
+					t.Errorf("%q: exit %d, want %d with %q; Postfix %s (%s)\n%s", m, code, tc.want, tc.out, o.Status, o.Reply, out)
+				}
+			}
+		})
+	}
+}
