@@ -12,11 +12,15 @@ import (
 // Relay access denied; each verdict is set beside Postfix's.
 //   - the relay's smtp client never starts TLS (smtp_tls_security_level =
 //     none, or empty with smtp_use_tls = no, Postfix's default), so it
-//     never presents the listed certificate it names.
+//     never presents the listed certificate it names;
+//   - --rcpt in a domain the receiver relays to for anyone (relay_domains):
+//     the receiver accepts any certificate, and no certificate, so its
+//     acceptance says nothing about the certificate.
 func TestE2EReviewFalseOK(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	listed := postfixtest.NewCert(t, dir, "listed.relay.test", postfixtest.ECDSA)
+	unlisted := postfixtest.NewCert(t, dir, "unlisted.relay.test", postfixtest.ECDSA)
 	rcv := postfixtest.StartReceiver(t, postfixtest.Options{Settings: []string{"relay_domains = relayed.test"}})
 	rcv.SetTable(t, []byte(listed.PubkeyFingerprint("sha256")+" listed.relay.test\n"))
 	one := func(c *postfixtest.ClientCert) postfixtest.CertConfig {
@@ -34,6 +38,7 @@ func TestE2EReviewFalseOK(t *testing.T) {
 	}{
 		{"smtp_tls_security_level = none", listed, []string{"smtp_tls_security_level = none"}, postfixtest.Recipient, true, 2, "never starts TLS"},
 		{"smtp_tls_security_level empty, smtp_use_tls = no", listed, []string{"smtp_tls_security_level =", "smtp_use_tls = no"}, postfixtest.Recipient, true, 2, "never starts TLS"},
+		{"--rcpt relayed for anyone, certificate unlisted", unlisted, nil, "check@relayed.test", false, 3, "relays for this host without any certificate"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -82,10 +82,17 @@ func TestJudgeAnswers(t *testing.T) {
 			"receiver mx1 (192.0.2.25:25) answered main.cf (smtp) client certificate /etc/postfix/relay.pem:1 with 550 5.1.1", "hint: give --rcpt ..."},
 		{"no answer: UNKNOWN", []check.Answer{{Receiver: "mx1", Addr: "192.0.2.25:25", Obs: 0, Err: errors.New("timeout during RCPT TO with 192.0.2.25:25")}}, nagios.Unknown,
 			"receiver mx1 (192.0.2.25:25), asked with main.cf (smtp) client certificate /etc/postfix/relay.pem:1: timeout during RCPT TO", ""},
-		{"the control relays anyway: noted", []check.Answer{
+		// The control relays too (mynetworks, or --rcpt in a domain it
+		// relays to for anyone): the acceptance proves nothing, never OK.
+		{"the control relays anyway: UNKNOWN", []check.Answer{
 			{Receiver: "mx1", Addr: "192.0.2.25:25", Obs: -1, Verdict: check.Accepted, Reply: "250 2.1.5 Ok"},
+			{Receiver: "mx1", Addr: "192.0.2.25:25", Obs: 0, Verdict: check.Accepted, Reply: "250 2.1.5 Ok"}}, nagios.Unknown,
+			"receiver mx1 (192.0.2.25:25) relays for this host without any certificate: its acceptance of main.cf (smtp) client certificate /etc/postfix/relay.pem:1 says nothing", "hint: give --rcpt an address in a domain it relays to only for trusted clients"},
+		{"the control relays at another address only: OK", []check.Answer{
+			{Receiver: "mx1", Addr: "192.0.2.26:25", Obs: -1, Verdict: check.Accepted, Reply: "250 2.1.5 Ok"},
+			{Receiver: "mx1", Addr: "192.0.2.25:25", Obs: -1, Verdict: check.Refused, Reply: "454 4.7.1 <x@example.com>: Relay access denied"},
 			{Receiver: "mx1", Addr: "192.0.2.25:25", Obs: 0, Verdict: check.Accepted, Reply: "250 2.1.5 Ok"}}, nagios.OK,
-			"main.cf (smtp) client certificate /etc/postfix/relay.pem:1 may relay through 1 receiver", "relays for this host without a client certificate"},
+			"main.cf (smtp) client certificate /etc/postfix/relay.pem:1 may relay through 1 receiver", "may relay (250 2.1.5 Ok)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
