@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net/netip"
 
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
@@ -52,14 +53,25 @@ func (f *receiverFlags) options(t *targetFlags) receiver.AllOptions {
 
 // ask asks every receiver about every client certificate observed with
 // its key, all at once under ctx, and returns the answers for check.Judge.
+// A client certificate without its key (a --client-chain file holding no
+// private key) cannot be presented: each receiver's answer about it is an
+// error, so that nothing unasked passes for asked.
 func (f *receiverFlags) ask(ctx context.Context, t *targetFlags, obs []observed) ([]check.Answer, error) {
 	if len(f.Receivers) == 0 {
 		return nil, nil
 	}
 	var certs []tls.Certificate
 	var index []int // certs[i] is obs[index[i]]
+	var keyless []check.Answer
 	for i, o := range obs {
-		if o.Role != check.RoleClient || o.Leaf() == nil || o.Key == nil {
+		if o.Role != check.RoleClient || o.Leaf() == nil {
+			continue
+		}
+		if o.Key == nil {
+			for _, r := range f.Receivers {
+				keyless = append(keyless, check.Answer{Receiver: r, Obs: i,
+					Err: errors.New("not asked: no private key goes with this certificate, and --receiver must present it; hint: give --client-chain a file holding the private key first, then its certificate (as smtp_tls_chain_files)")})
+			}
 			continue
 		}
 		c := tls.Certificate{PrivateKey: o.Key, Leaf: o.Leaf()}
@@ -70,7 +82,7 @@ func (f *receiverFlags) ask(ctx context.Context, t *targetFlags, obs []observed)
 		index = append(index, i)
 	}
 	if len(certs) == 0 {
-		return nil, nil // the check says why there is none
+		return keyless, nil // the check says why there is none
 	}
 	got, err := receiver.AskAll(ctx, f.Receivers, certs, f.options(t))
 	if err != nil {
@@ -102,5 +114,5 @@ func (f *receiverFlags) ask(ctx context.Context, t *targetFlags, obs []observed)
 		}
 		answers[i] = ans
 	}
-	return answers, nil
+	return append(answers, keyless...), nil
 }
