@@ -20,6 +20,7 @@ package postfix
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -76,13 +77,15 @@ var receiverParams = []string{
 	"smtpd_tls_ask_ccert", "smtpd_tls_req_ccert",
 	"smtpd_tls_security_level", "smtpd_use_tls", "smtpd_enforce_tls", "smtpd_tls_wrappermode",
 	"smtpd_relay_restrictions", "smtpd_recipient_restrictions",
+	"relay_clientcerts", "smtpd_tls_fingerprint_digest",
 }
 
 // Receiver asks a receiver's Postfix (postconf -x, -M, -P, and
 // postconf -x -o per smtpd service with overrides) what makes
 // relay_clientcerts effective and returns JudgeReceiver's problems: none
-// when permit_tls_clientcerts can match. bin is as for Find, configDir ""
-// for Postfix's default.
+// when permit_tls_clientcerts can match. The error, beside them, also says
+// what a check of main.cf's table cannot judge (Unjudged). bin is as for
+// Find, configDir "" for Postfix's default.
 func Receiver(ctx context.Context, bin, configDir string) ([]Problem, error) {
 	svcs, err := Services(ctx, bin, configDir)
 	if err != nil {
@@ -111,7 +114,41 @@ func Receiver(ctx context.Context, bin, configDir string) ([]Problem, error) {
 			return nil, err
 		}
 	}
+	if u := Unjudged(cfg); len(u) > 0 {
+		return JudgeReceiver(cfg), errors.New(strings.Join(u, "; "))
+	}
 	return JudgeReceiver(cfg), nil
+}
+
+// Unjudged returns, for each receiving master.cf service whose -o
+// settings give it another relay_clientcerts or
+// smtpd_tls_fingerprint_digest than main.cf's, a sentence saying so:
+// relays that connect to that service are judged by Postfix with what a
+// check of main.cf's table and digest did not read. It is a pure function.
+func Unjudged(cfg ReceiverConfig) []string {
+	var out []string
+	for _, sv := range cfg.Services {
+		if !receiving(sv.Service) {
+			continue
+		}
+		v, m := sv.Values, cfg.Main
+		if v["relay_clientcerts"] == m["relay_clientcerts"] && strings.EqualFold(v["smtpd_tls_fingerprint_digest"], m["smtpd_tls_fingerprint_digest"]) {
+			continue
+		}
+		var o []string
+		for _, x := range sv.Service.Overrides {
+			if x.Name == "relay_clientcerts" || x.Name == "smtpd_tls_fingerprint_digest" {
+				o = append(o, "-o "+x.String())
+			}
+		}
+		if len(o) == 0 {
+			o = append(o, "through its -o settings")
+		}
+		out = append(out, fmt.Sprintf("master.cf service %s: %s: relays connecting to it are judged by relay_clientcerts = %s with smtpd_tls_fingerprint_digest = %s, not by main.cf's relay_clientcerts = %s with %s, and this check read main.cf's; hint: check that service too, without --postconf: --table %q -d %s",
+			sv.Service, strings.Join(o, " "), orEmpty(v["relay_clientcerts"]), orEmpty(v["smtpd_tls_fingerprint_digest"]),
+			orEmpty(m["relay_clientcerts"]), orEmpty(m["smtpd_tls_fingerprint_digest"]), v["relay_clientcerts"], strings.ToLower(v["smtpd_tls_fingerprint_digest"])))
+	}
+	return out
 }
 
 // receiving reports whether s is an smtpd that relays may connect to:

@@ -173,3 +173,48 @@ func TestReceiverReal(t *testing.T) {
 		t.Errorf("Receiver of a stock main.cf = %q, %v; want security level, ask_ccert, the relay restrictions, and submission's empty ones", got, err)
 	}
 }
+
+// TestUnjudged: a receiving service with its own relay_clientcerts or
+// digest (-o in master.cf) judges relays by what a check of main.cf's
+// table does not read: the receiver-side check said OK while Postfix
+// deferred the relay with 454 4.7.1 (review finding 4).
+func TestUnjudged(t *testing.T) {
+	t.Parallel()
+	main := with(good, "relay_clientcerts", "hash:/etc/postfix/relay_clientcerts", "smtpd_tls_fingerprint_digest", "sha256")
+	svc := func(name string, o ...Override) Service {
+		return Service{Name: name, Type: "inet", Command: "smtpd", Overrides: o}
+	}
+	got := Unjudged(ReceiverConfig{Main: main, Services: []ServiceValues{
+		{svc("smtp", Override{"relay_clientcerts", "texthash:/etc/postfix/rc25"}), with(main, "relay_clientcerts", "texthash:/etc/postfix/rc25")},
+		{svc("submission", Override{"smtpd_tls_fingerprint_digest", "SHA1"}), with(main, "smtpd_tls_fingerprint_digest", "sha1")},
+		{svc("same", Override{"smtpd_tls_fingerprint_digest", "SHA256"}), with(main, "smtpd_tls_fingerprint_digest", "SHA256")},
+		{svc("127.0.0.1:10025", Override{"relay_clientcerts", ""}), with(main, "relay_clientcerts", "")},
+	}})
+	want := []string{
+		`master.cf service smtp/inet: -o relay_clientcerts=texthash:/etc/postfix/rc25: relays connecting to it are judged by relay_clientcerts = texthash:/etc/postfix/rc25 with smtpd_tls_fingerprint_digest = sha256, not by main.cf's relay_clientcerts = hash:/etc/postfix/relay_clientcerts with sha256, and this check read main.cf's; hint: check that service too, without --postconf: --table "texthash:/etc/postfix/rc25" -d sha256`,
+		`master.cf service submission/inet: -o smtpd_tls_fingerprint_digest=SHA1: relays connecting to it are judged by relay_clientcerts = hash:/etc/postfix/relay_clientcerts with smtpd_tls_fingerprint_digest = sha1, not by main.cf's relay_clientcerts = hash:/etc/postfix/relay_clientcerts with sha256, and this check read main.cf's; hint: check that service too, without --postconf: --table "hash:/etc/postfix/relay_clientcerts" -d sha1`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Unjudged =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestUnjudgedReal: Receiver's error names a service's own relay_clientcerts,
+// as postconf -P reports it.
+func TestUnjudgedReal(t *testing.T) {
+	t.Parallel()
+	postfixtest.Require(t, "postconf")
+	dir := t.TempDir()
+	mainCf := "compatibility_level = 3.6\nmyhostname = mx.example\n" +
+		"smtpd_tls_security_level = may\nsmtpd_tls_ask_ccert = yes\n" +
+		"smtpd_relay_restrictions = permit_tls_clientcerts, defer_unauth_destination\n" +
+		"relay_clientcerts = hash:$config_directory/relay_clientcerts\n"
+	masterCf := "smtp inet n - y - - smtpd\n  -o relay_clientcerts=texthash:/etc/postfix/rc25\n" +
+		"127.0.0.1:10025 inet n - n - - smtpd -o relay_clientcerts=\n"
+	writeConfig(t, dir, mainCf, masterCf)
+	problems, err := Receiver(t.Context(), "", dir)
+	if len(problems) != 0 || err == nil || !strings.HasPrefix(err.Error(), "master.cf service smtp/inet: -o relay_clientcerts=texthash:/etc/postfix/rc25: relays connecting to it are judged by relay_clientcerts = texthash:/etc/postfix/rc25") ||
+		!strings.Contains(err.Error(), "not by main.cf's relay_clientcerts = hash:"+dir+"/relay_clientcerts") || strings.Contains(err.Error(), "10025") {
+		t.Errorf("Receiver = %q, %v; want no problem and an error naming smtp/inet's own table only", problems, err)
+	}
+}
