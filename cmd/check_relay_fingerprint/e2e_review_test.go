@@ -63,3 +63,25 @@ func TestE2EReviewFalseOK(t *testing.T) {
 		})
 	}
 }
+
+// TestE2EReviewRestrictionClass: a receiver whose permit_tls_clientcerts
+// stands in a restriction class relays a listed relay; the receiver-side
+// check said CRITICAL ("permit_tls_clientcerts is not in this list").
+func TestE2EReviewRestrictionClass(t *testing.T) {
+	t.Parallel()
+	c := postfixtest.NewCert(t, t.TempDir(), "relay.test", postfixtest.ECDSA)
+	one := postfixtest.CertConfig{Style: postfixtest.CertKeyFiles, Certs: []*postfixtest.ClientCert{c}}
+	rcv := postfixtest.StartReceiver(t, postfixtest.Options{Settings: []string{
+		"smtpd_restriction_classes = trusted", "trusted = permit_tls_clientcerts",
+		"smtpd_relay_restrictions = trusted, defer_unauth_destination"}})
+	rcv.SetTable(t, []byte(c.PubkeyFingerprint("sha256")+" relay.test\n"))
+	r := postfixtest.StartRelay(t, postfixtest.RelayOptions{Receiver: rcv.SMTPAddr, Client: one, Server: one})
+	o := r.SendAndWait(t, postfixtest.Sender, postfixtest.Recipient)
+	if !o.Sent() {
+		t.Fatalf("Postfix: %s (%s), want sent\n%s", o.Status, o.Reply, o.Line)
+	}
+	code, out, _ := rtRun(t, "-H", r.SMTPAddr, "--postconf", rcv.ConfigDir, "-t", "20", "-w", "0", "-c", "0")
+	if code != 0 {
+		t.Errorf("exit %d, want 0 as Postfix relayed\n%s", code, out)
+	}
+}

@@ -218,3 +218,44 @@ func TestUnjudgedReal(t *testing.T) {
 		t.Errorf("Receiver = %q, %v; want no problem and an error naming smtp/inet's own table only", problems, err)
 	}
 }
+
+// TestJudgeRestrictionClasses: a restriction class counts as the list it
+// stands for: permit_tls_clientcerts inside one was reported missing, a
+// false CRITICAL for a receiver that relays (review finding 6).
+func TestJudgeRestrictionClasses(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		v    map[string]string
+		want int // problems
+	}{
+		{"permit in a class", with(good, "smtpd_restriction_classes", "trusted", "trusted", "permit_tls_clientcerts",
+			"smtpd_relay_restrictions", "trusted, defer_unauth_destination"), 0},
+		{"nested classes", with(good, "smtpd_restriction_classes", "outer, inner", "outer", "check_client_access hash:/x, inner", "inner", "permit_tls_clientcerts",
+			"smtpd_relay_restrictions", "outer defer_unauth_destination"), 0},
+		{"a refusal in a class before the permit", with(good, "smtpd_restriction_classes", "strict", "strict", "reject_unauth_destination",
+			"smtpd_relay_restrictions", "strict, permit_tls_clientcerts"), 1},
+		{"a class naming itself", with(good, "smtpd_restriction_classes", "loop", "loop", "loop",
+			"smtpd_relay_restrictions", "loop, defer_unauth_destination"), 1},
+		{"not a class: a parameter of the same name is ignored", with(good, "trusted", "permit_tls_clientcerts",
+			"smtpd_relay_restrictions", "trusted, defer_unauth_destination"), 1},
+	} {
+		if got := judge(tc.v); len(got) != tc.want {
+			t.Errorf("%s: judge = %q, want %d problems", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestReceiverClassesReal: Receiver reads the classes through postconf.
+func TestReceiverClassesReal(t *testing.T) {
+	t.Parallel()
+	postfixtest.Require(t, "postconf")
+	dir := t.TempDir()
+	writeConfig(t, dir, "compatibility_level = 3.6\nmyhostname = mx.example\n"+
+		"smtpd_tls_security_level = may\nsmtpd_tls_ask_ccert = yes\n"+
+		"smtpd_restriction_classes = trusted\ntrusted = permit_tls_clientcerts\n"+
+		"smtpd_relay_restrictions = trusted, defer_unauth_destination\n", "smtp inet n - y - - smtpd\n")
+	if got, err := Receiver(t.Context(), "", dir); len(got) != 0 || err != nil {
+		t.Errorf("Receiver = %q, %v; want no problem", got, err)
+	}
+}
