@@ -43,8 +43,11 @@ func Clients(entries []postfix.ClientTLS) (obs []Observation, notes []string) {
 			}
 			continue
 		}
-		if e.SecurityLevel == "none" {
+		switch {
+		case e.SecurityLevel == "none":
 			notes = append(notes, fmt.Sprintf("%s: %s_tls_security_level = none: only the receivers that %s give TLS get a client certificate (not consulted here); to the others it presents none", e.Origin(), e.Command, e.PolicyMaps))
+		case e.PolicyMaps != "":
+			notes = append(notes, fmt.Sprintf("%s: %s is not consulted here: a receiver it gives the level none gets no client certificate", e.Origin(), e.PolicyMaps))
 		}
 		leaves, err := e.Load()
 		if err != nil {

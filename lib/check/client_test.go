@@ -188,3 +188,14 @@ func TestClientsNoTLS(t *testing.T) {
 		t.Errorf("level none with a policy map: notes %q, want one naming the map", notes)
 	}
 }
+
+// TestClientsPolicyNote: a per-destination policy may turn TLS off for a
+// receiver; it is not consulted, and the long output says so.
+func TestClientsPolicyNote(t *testing.T) {
+	t.Parallel()
+	e := postfix.ClientTLS{Command: "smtp", SecurityLevel: "may", ChainFiles: []string{"/nonexistent/relay.pem"}, PolicyMaps: "smtp_tls_policy_maps = hash:/etc/postfix/tls_policy"}
+	_, notes := check.Clients([]postfix.ClientTLS{e})
+	if len(notes) != 1 || !strings.Contains(notes[0], "smtp_tls_policy_maps = hash:/etc/postfix/tls_policy is not consulted here") {
+		t.Errorf("notes %q, want one saying the policy map is not consulted", notes)
+	}
+}
