@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -83,5 +84,46 @@ func TestE2EReviewRestrictionClass(t *testing.T) {
 	code, out, _ := rtRun(t, "-H", r.SMTPAddr, "--postconf", rcv.ConfigDir, "-t", "20", "-w", "0", "-c", "0")
 	if code != 0 {
 		t.Errorf("exit %d, want 0 as Postfix relayed\n%s", code, out)
+	}
+}
+
+// TestE2EReviewTransport: a relay whose main.cf smtp client presents no
+// certificate while a master.cf transport "certs" presents a listed one:
+// with default_transport = smtp every relayed message is deferred, and the
+// check said OK; with default_transport = certs the message is sent.
+func TestE2EReviewTransport(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c := postfixtest.NewCert(t, dir, "relay.test", postfixtest.ECDSA)
+	rcv := postfixtest.StartReceiver(t, postfixtest.Options{})
+	rcv.SetTable(t, []byte(c.PubkeyFingerprint("sha256")+" relay.test\n"))
+	r := postfixtest.StartRelay(t, postfixtest.RelayOptions{Receiver: rcv.SMTPAddr})
+	for _, args := range [][]string{
+		{"-M", "certs/unix=certs unix - - n - - smtp"},
+		{"-P", "certs/unix/smtp_tls_cert_file=" + c.CertFile},
+		{"-P", "certs/unix/smtp_tls_key_file=" + c.KeyFile},
+	} {
+		if out, err := exec.Command("postconf", append([]string{"-c", r.ConfigDir}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("postconf %q: %v\n%s", args, err, out)
+		}
+	}
+	for _, tc := range []struct {
+		transport string
+		sent      bool
+		want      int
+	}{{"smtp", false, 2}, {"certs", true, 0}} {
+		r.Postconf(t, "default_transport = "+tc.transport, "relay_transport = "+tc.transport)
+		r.Reload(t)
+		o := r.SendAndWait(t, postfixtest.Sender, postfixtest.Recipient)
+		if o.Sent() != tc.sent {
+			t.Fatalf("default_transport = %s: Postfix %s (%s), want sent=%v\n%s", tc.transport, o.Status, o.Reply, tc.sent, o.Line)
+		}
+		for _, m := range [][]string{{"--table", rcv.TableSpec()}, {"--receiver", rcv.SMTPAddr, "--rcpt", postfixtest.Recipient}} {
+			args := append([]string{"--relay-postconf", r.ConfigDir, "-t", "20", "-w", "0", "-c", "0"}, m...)
+			code, out, _ := rtRun(t, args...)
+			if code != tc.want {
+				t.Errorf("default_transport = %s, %q: exit %d, want %d; Postfix %s (%s)\n%s", tc.transport, m, code, tc.want, o.Status, o.Reply, out)
+			}
+		}
 	}
 }

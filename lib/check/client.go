@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/certfile"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfix"
@@ -25,10 +26,11 @@ import (
 //     or smtp_tls_per_site that could raise it) presents none, whatever
 //     files it names: its certificates are not judged, nor presented to
 //     receivers;
-//   - a master.cf service whose overrides leave it without a certificate,
-//     while main.cf's client has one, is a note: mail routed through that
-//     transport cannot relay by certificate, and only the admin knows
-//     where it goes;
+//   - a client without a certificate, while another has one, is a note:
+//     mail routed through that transport cannot relay by certificate, and
+//     only the admin knows where it goes; unless default_transport or
+//     relay_transport names it and no transport_maps can route elsewhere
+//     (postfix.ClientTLS.Carries): then relayed mail takes it, CRITICAL;
 //   - an lmtp client without a certificate is passed over (LMTP delivers
 //     locally, as a rule); one with certificates is judged;
 //   - a file Postfix cannot load is UNKNOWN with its error (Postfix then
@@ -68,6 +70,15 @@ func Clients(entries []postfix.ClientTLS) (obs []Observation, notes []string) {
 		return obs, notes
 	}
 	for _, e := range bare {
+		if len(e.Carries) > 0 {
+			why := "presents no client certificate"
+			if !e.None() {
+				why = "never starts TLS (" + noTLS(e) + ")"
+			}
+			obs = append(obs, Observation{Name: e.Origin(), Role: RoleClient, Fatal: true,
+				Err: fmt.Errorf("%s %s, and %s delivers relayed mail through it: permit_tls_clientcerts can never match that mail, whatever the other transports present", e.Origin(), why, strings.Join(e.Carries, " and "))})
+			continue
+		}
 		if e.None() {
 			notes = append(notes, fmt.Sprintf("%s presents no client certificate: mail routed through it cannot relay by certificate", e.Origin()))
 		} else {

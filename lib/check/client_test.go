@@ -3,6 +3,7 @@ package check_test
 import (
 	"crypto/x509"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -197,5 +198,23 @@ func TestClientsPolicyNote(t *testing.T) {
 	_, notes := check.Clients([]postfix.ClientTLS{e})
 	if len(notes) != 1 || !strings.Contains(notes[0], "smtp_tls_policy_maps = hash:/etc/postfix/tls_policy is not consulted here") {
 		t.Errorf("notes %q, want one saying the policy map is not consulted", notes)
+	}
+}
+
+// TestClientsCarrier: a client without a certificate that default_transport
+// delivers relayed mail through is CRITICAL even when another transport
+// presents one (review finding 7: OK while every relayed message was
+// deferred).
+func TestClientsCarrier(t *testing.T) {
+	t.Parallel()
+	bare := postfix.ClientTLS{Command: "smtp", SecurityLevel: "may", Services: []string{"smtp/unix"}, Carries: []string{"default_transport = smtp"}}
+	obs, _ := check.Clients([]postfix.ClientTLS{bare, {Command: "smtp", SecurityLevel: "may", ChainFiles: []string{"/nonexistent/relay.pem"}, Services: []string{"certs/unix"}, Overrides: []postfix.Override{{Name: "smtp_tls_chain_files", Value: "/nonexistent/relay.pem"}}}})
+	if v := check.Judge(baseConfig(t), obs, nil); v.Result.State != nagios.Critical || !strings.Contains(v.Result.Summary, "presents no client certificate, and default_transport = smtp delivers relayed mail through it") {
+		t.Errorf("judged %v %q, want CRITICAL naming default_transport", v.Result.State, v.Result.Summary)
+	}
+	bare.Carries = nil
+	obs, notes := check.Clients([]postfix.ClientTLS{bare, {Command: "smtp", SecurityLevel: "may", ChainFiles: []string{"/nonexistent/relay.pem"}, Services: []string{"certs/unix"}, Overrides: []postfix.Override{{Name: "smtp_tls_chain_files", Value: "/nonexistent/relay.pem"}}}})
+	if slices.ContainsFunc(obs, func(o check.Observation) bool { return o.Fatal }) || len(notes) != 1 {
+		t.Errorf("not carrying: %+v, notes %q; want no fatal observation and one note", obs, notes)
 	}
 }

@@ -56,6 +56,11 @@ type ClientTLS struct {
 	// Pairs are the legacy certificate and key files, in Postfix's
 	// loading order (RSA, DSA, ECDSA), only those with a certificate file.
 	Pairs []CertKey
+	// Carries names main.cf's transports that deliver through one of
+	// Services ("default_transport = smtp"), when no transport_maps or
+	// sender_dependent_default_transport_maps can route mail elsewhere:
+	// then mail relayed to another domain takes this client for sure.
+	Carries []string
 }
 
 // CertKey is one legacy certificate file and its key file.
@@ -135,9 +140,40 @@ func ClientCerts(ctx context.Context, bin, configDir string) ([]ClientTLS, error
 	if err != nil {
 		return nil, err
 	}
-	return clientCerts(svcs, func(command string, o []Override) (map[string]string, error) {
+	clients, err := clientCerts(svcs, func(command string, o []Override) (map[string]string, error) {
 		return values(ctx, bin, configDir, o, prefixed(command)...)
 	})
+	if err != nil {
+		return nil, err
+	}
+	v, err := values(ctx, bin, configDir, nil, routing...)
+	if err != nil {
+		return nil, err
+	}
+	markCarriers(clients, v)
+	return clients, nil
+}
+
+// routing are main.cf's parameters that say which transport relayed mail
+// takes.
+var routing = []string{"default_transport", "relay_transport", "transport_maps", "sender_dependent_default_transport_maps"}
+
+// markCarriers sets Carries on each client from routing's values v: a
+// transport "name" or "name:nexthop" delivers through the unix service
+// "name". With transport_maps or sender-dependent transports, where
+// relayed mail goes is not known, and nothing is marked.
+func markCarriers(clients []ClientTLS, v map[string]string) {
+	if v["transport_maps"] != "" || v["sender_dependent_default_transport_maps"] != "" {
+		return
+	}
+	for _, param := range []string{"default_transport", "relay_transport"} {
+		name, _, _ := strings.Cut(v[param], ":")
+		for i := range clients {
+			if slices.Contains(clients[i].Services, name+"/unix") {
+				clients[i].Carries = append(clients[i].Carries, param+" = "+v[param])
+			}
+		}
+	}
 }
 
 // clientCerts builds ClientCerts's answer from master.cf's services and
