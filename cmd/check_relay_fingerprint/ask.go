@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net/netip"
 	"time"
 
@@ -62,7 +63,10 @@ func (f *receiverFlags) options(t *targetFlags) receiver.AllOptions {
 // its key, all at once under ctx, and returns the answers for check.Judge;
 // beside them it asks about each certificate's twin (same key, another
 // certificate: whether the receiver lists the public key, for the renewal
-// prediction) and about material rollover staged.
+// prediction) and about material rollover staged. A client certificate
+// without its key (a --client-chain file holding no private key) cannot
+// be presented: each receiver's answer about it is an error, so that
+// nothing unasked passes for asked.
 func (f *receiverFlags) ask(ctx context.Context, t *targetFlags, obs []observed, staged []rollover.Staging) ([]check.Answer, renewalAnswers, error) {
 	var ra renewalAnswers
 	if len(f.Receivers) == 0 {
@@ -70,15 +74,23 @@ func (f *receiverFlags) ask(ctx context.Context, t *targetFlags, obs []observed,
 	}
 	var certs []tls.Certificate
 	var index []int // certs[i] is obs[index[i]]
+	var keyless []check.Answer
 	for i, o := range obs {
-		if o.Role != check.RoleClient || o.Leaf() == nil || o.Key == nil {
+		if o.Role != check.RoleClient || o.Leaf() == nil {
+			continue
+		}
+		if o.Key == nil {
+			for _, r := range f.Receivers {
+				keyless = append(keyless, check.Answer{Receiver: r, Obs: i,
+					Err: errors.New("not asked: no private key goes with this certificate, and --receiver must present it; hint: give --client-chain a file holding the private key first, then its certificate (as smtp_tls_chain_files)")})
+			}
 			continue
 		}
 		certs = append(certs, certfile.Leaf{Chain: o.Chain, Key: o.Key}.TLS())
 		index = append(index, i)
 	}
 	if len(certs) == 0 {
-		return nil, ra, nil // the check says why there is none
+		return keyless, ra, nil // the check says why there is none
 	}
 	n := len(certs)
 	now := time.Now()
@@ -133,5 +145,5 @@ func (f *receiverFlags) ask(ctx context.Context, t *targetFlags, obs []observed,
 			ra.staged = append(ra.staged, ans)
 		}
 	}
-	return answers, ra, nil
+	return append(answers, keyless...), ra, nil
 }

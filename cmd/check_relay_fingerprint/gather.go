@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -260,6 +261,19 @@ func probeAddr(ctx context.Context, name, host string, a netip.Addr, port int, p
 		}
 	}
 	obs[0].lateErr, obs[0].served = err, served.KeyTypes
+	// A key type whose own handshake failed (a timeout, a connection
+	// closed, an unexpected alert) may be served and unlisted: the
+	// certificates seen must not pass for all of them. The address is
+	// judged as one that cannot be probed (--unreachable). Ed25519 is
+	// asked with ECDSA, so its failure is ECDSA's.
+	for _, k := range served.KeyTypes {
+		if k.Status == probe.Failed && k.KeyType != probe.KeyEd25519 {
+			o := observed{Observation: base, complete: false}
+			o.KeyType = string(k.KeyType)
+			o.Err = fmt.Errorf("the handshake asking for its %s certificate failed, so an unlisted %s certificate may go unseen: %w", k.KeyType, k.KeyType, k.Err)
+			obs = append(obs, o)
+		}
+	}
 	return obs
 }
 func parseDigest(s string) (fingerprint.Digest, error) {

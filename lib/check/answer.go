@@ -22,9 +22,12 @@ import (
 //	          lookup failure), or no answer: the reply and a hint are shown
 //
 // An answer asked without a certificate (Obs < 0) that was accepted says
-// the receiver relays for this host whatever it presents (its address in
-// mynetworks, say): noted, since then the certificates' answers say
-// nothing about permit_tls_clientcerts.
+// the receiver relays for this host whatever it presents: its address is in
+// mynetworks, or --rcpt is in a domain it relays to for anyone
+// (relay_domains, one of its own). Then the acceptance of a certificate at
+// that address says nothing about permit_tls_clientcerts: UNKNOWN, never
+// OK (with a --rcpt in such a domain, the relay's real mail to other
+// domains is refused while every certificate "may relay").
 type Answer struct {
 	Receiver string        // as given with --receiver, "mx1.example.net" or "mx1.example.net:587"
 	Addr     string        // the address asked, "192.0.2.25:25"
@@ -53,8 +56,20 @@ func (a Answer) where() string {
 	return "receiver " + a.Receiver + " (" + a.Addr + ")"
 }
 
-// answer judges one Answer.
-func (j *judge) answer(a Answer, obs []Observation) {
+// anyone returns the receiver addresses whose control question, asked
+// with no certificate, was accepted, keyed by Receiver and Addr.
+func anyone(answers []Answer) map[string]bool {
+	m := map[string]bool{}
+	for _, a := range answers {
+		if a.Obs < 0 && a.Err == nil && a.Verdict == Accepted {
+			m[a.Receiver+"\x00"+a.Addr] = true
+		}
+	}
+	return m
+}
+
+// answer judges one Answer; anyone is anyone(answers).
+func (j *judge) answer(a Answer, obs []Observation, anyone map[string]bool) {
 	hints := ""
 	for _, h := range a.Hints {
 		hints += "; hint: " + h
@@ -71,6 +86,10 @@ func (j *judge) answer(a Answer, obs []Observation) {
 	case a.Err != nil:
 		text := fmt.Sprintf("%s, asked with %s: %v%s", a.where(), o.Where(), a.Err, hints)
 		j.add(nagios.Unknown, fmt.Sprintf("%s, asked with %s: %v", a.where(), o.Where(), a.Err), text)
+	case a.Verdict == Accepted && anyone[a.Receiver+"\x00"+a.Addr]:
+		j.add(nagios.Unknown,
+			fmt.Sprintf("%s relays for this host without any certificate: its acceptance of %s says nothing about the certificate", a.where(), o.Where()),
+			fmt.Sprintf("%s relays for this host without any certificate (%s): its acceptance of %s says nothing about the certificate; hint: give --rcpt an address in a domain it relays to only for trusted clients (not in its relay_domains, mydestination or virtual domains); if this host is in its mynetworks, judge with --table instead%s", a.where(), a.Reply, o.Where(), hints))
 	case a.Verdict == Accepted:
 		j.add(nagios.OK, "", fmt.Sprintf("%s: %s may relay (%s)%s", a.where(), o.Where(), a.Reply, hints))
 	case a.Verdict == Refused:

@@ -464,8 +464,9 @@ func (j *judge) run(obs []Observation, recv []Receiver, answers []Answer) {
 	}
 
 	j.differing(obs)
+	anyone := anyone(answers)
 	for _, a := range answers {
-		j.answer(a, obs)
+		j.answer(a, obs, anyone)
 	}
 	for _, rc := range recv {
 		if rc.Table != nil {

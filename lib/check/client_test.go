@@ -3,6 +3,7 @@ package check_test
 import (
 	"crypto/x509"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -82,10 +83,17 @@ func TestJudgeAnswers(t *testing.T) {
 			"receiver mx1 (192.0.2.25:25) answered main.cf (smtp) client certificate /etc/postfix/relay.pem:1 with 550 5.1.1", "hint: give --rcpt ..."},
 		{"no answer: UNKNOWN", []check.Answer{{Receiver: "mx1", Addr: "192.0.2.25:25", Obs: 0, Err: errors.New("timeout during RCPT TO with 192.0.2.25:25")}}, nagios.Unknown,
 			"receiver mx1 (192.0.2.25:25), asked with main.cf (smtp) client certificate /etc/postfix/relay.pem:1: timeout during RCPT TO", ""},
-		{"the control relays anyway: noted", []check.Answer{
+		// The control relays too (mynetworks, or --rcpt in a domain it
+		// relays to for anyone): the acceptance proves nothing, never OK.
+		{"the control relays anyway: UNKNOWN", []check.Answer{
 			{Receiver: "mx1", Addr: "192.0.2.25:25", Obs: -1, Verdict: check.Accepted, Reply: "250 2.1.5 Ok"},
+			{Receiver: "mx1", Addr: "192.0.2.25:25", Obs: 0, Verdict: check.Accepted, Reply: "250 2.1.5 Ok"}}, nagios.Unknown,
+			"receiver mx1 (192.0.2.25:25) relays for this host without any certificate: its acceptance of main.cf (smtp) client certificate /etc/postfix/relay.pem:1 says nothing", "hint: give --rcpt an address in a domain it relays to only for trusted clients"},
+		{"the control relays at another address only: OK", []check.Answer{
+			{Receiver: "mx1", Addr: "192.0.2.26:25", Obs: -1, Verdict: check.Accepted, Reply: "250 2.1.5 Ok"},
+			{Receiver: "mx1", Addr: "192.0.2.25:25", Obs: -1, Verdict: check.Refused, Reply: "454 4.7.1 <x@example.com>: Relay access denied"},
 			{Receiver: "mx1", Addr: "192.0.2.25:25", Obs: 0, Verdict: check.Accepted, Reply: "250 2.1.5 Ok"}}, nagios.OK,
-			"main.cf (smtp) client certificate /etc/postfix/relay.pem:1 may relay through 1 receiver", "relays for this host without a client certificate"},
+			"main.cf (smtp) client certificate /etc/postfix/relay.pem:1 may relay through 1 receiver", "may relay (250 2.1.5 Ok)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,5 +148,73 @@ func TestJudgeDifferingPerAddress(t *testing.T) {
 	v := check.Judge(baseConfig(t), same, []check.Receiver{table})
 	if got := v.Result.Perf[0]; got.Label != "relays" || got.Value != 2 {
 		t.Errorf("perfdata %v, want relays=2", got)
+	}
+}
+
+// TestClientsNoTLS: an smtp client that never starts TLS presents none of
+// the certificates it names (a relay with smtp_tls_security_level = none,
+// or Postfix's default empty level with smtp_use_tls = no, had its listed
+// certificate judged OK while the receiver deferred its mail with 454
+// 4.7.1); a per-destination policy may raise the level, so then the
+// certificates are judged, with a note.
+func TestClientsNoTLS(t *testing.T) {
+	t.Parallel()
+	off := postfix.ClientTLS{Command: "smtp", SecurityLevel: "none", ChainFiles: []string{"/nonexistent/relay.pem"}}
+	obs, _ := check.Clients([]postfix.ClientTLS{off})
+	if len(obs) != 1 || !obs[0].Fatal || obs[0].Err == nil || !strings.Contains(obs[0].Err.Error(), "never starts TLS") {
+		t.Fatalf("level none: %+v; want one fatal observation saying the client never starts TLS", obs)
+	}
+	if v := check.Judge(baseConfig(t), obs, nil); v.Result.State != nagios.Critical || !strings.Contains(v.Result.Summary, "smtp_tls_security_level = none") {
+		t.Errorf("level none judged %v %q, want CRITICAL naming smtp_tls_security_level", v.Result.State, v.Result.Summary)
+	}
+
+	// A service that turns TLS off while main.cf's client presents a
+	// certificate: a note, as for a service without certificate.
+	on := postfix.ClientTLS{Command: "smtp", SecurityLevel: "may"}
+	svc := off
+	svc.Services, svc.Overrides = []string{"plain/unix"}, []postfix.Override{{Name: "smtp_tls_security_level", Value: "none"}}
+	obs, notes := check.Clients([]postfix.ClientTLS{on, svc})
+	if len(obs) != 1 || !obs[0].Fatal {
+		t.Errorf("main.cf without certificate, service without TLS: %+v, want one fatal observation", obs)
+	}
+	_ = notes
+
+	policy := off
+	policy.PolicyMaps = "smtp_tls_policy_maps = hash:/etc/postfix/tls_policy"
+	obs, notes = check.Clients([]postfix.ClientTLS{policy})
+	if len(obs) != 1 || obs[0].Fatal || obs[0].Err == nil || !strings.Contains(obs[0].Err.Error(), "/nonexistent/relay.pem") {
+		t.Errorf("level none with a policy map: %+v, want its chain file loaded (and failing here)", obs)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "smtp_tls_policy_maps = hash:/etc/postfix/tls_policy") {
+		t.Errorf("level none with a policy map: notes %q, want one naming the map", notes)
+	}
+}
+
+// TestClientsPolicyNote: a per-destination policy may turn TLS off for a
+// receiver; it is not consulted, and the long output says so.
+func TestClientsPolicyNote(t *testing.T) {
+	t.Parallel()
+	e := postfix.ClientTLS{Command: "smtp", SecurityLevel: "may", ChainFiles: []string{"/nonexistent/relay.pem"}, PolicyMaps: "smtp_tls_policy_maps = hash:/etc/postfix/tls_policy"}
+	_, notes := check.Clients([]postfix.ClientTLS{e})
+	if len(notes) != 1 || !strings.Contains(notes[0], "smtp_tls_policy_maps = hash:/etc/postfix/tls_policy is not consulted here") {
+		t.Errorf("notes %q, want one saying the policy map is not consulted", notes)
+	}
+}
+
+// TestClientsCarrier: a client without a certificate that default_transport
+// delivers relayed mail through is CRITICAL even when another transport
+// presents one (review finding 7: OK while every relayed message was
+// deferred).
+func TestClientsCarrier(t *testing.T) {
+	t.Parallel()
+	bare := postfix.ClientTLS{Command: "smtp", SecurityLevel: "may", Services: []string{"smtp/unix"}, Carries: []string{"default_transport = smtp"}}
+	obs, _ := check.Clients([]postfix.ClientTLS{bare, {Command: "smtp", SecurityLevel: "may", ChainFiles: []string{"/nonexistent/relay.pem"}, Services: []string{"certs/unix"}, Overrides: []postfix.Override{{Name: "smtp_tls_chain_files", Value: "/nonexistent/relay.pem"}}}})
+	if v := check.Judge(baseConfig(t), obs, nil); v.Result.State != nagios.Critical || !strings.Contains(v.Result.Summary, "presents no client certificate, and default_transport = smtp delivers relayed mail through it") {
+		t.Errorf("judged %v %q, want CRITICAL naming default_transport", v.Result.State, v.Result.Summary)
+	}
+	bare.Carries = nil
+	obs, notes := check.Clients([]postfix.ClientTLS{bare, {Command: "smtp", SecurityLevel: "may", ChainFiles: []string{"/nonexistent/relay.pem"}, Services: []string{"certs/unix"}, Overrides: []postfix.Override{{Name: "smtp_tls_chain_files", Value: "/nonexistent/relay.pem"}}}})
+	if slices.ContainsFunc(obs, func(o check.Observation) bool { return o.Fatal }) || len(notes) != 1 {
+		t.Errorf("not carrying: %+v, notes %q; want no fatal observation and one note", obs, notes)
 	}
 }

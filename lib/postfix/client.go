@@ -21,6 +21,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/certfile"
@@ -44,12 +45,22 @@ type ClientTLS struct {
 	// never presents a certificate. Per-destination policy
 	// (smtp_tls_policy_maps) is not consulted.
 	SecurityLevel string
+	// PolicyMaps is PREFIX_tls_policy_maps, then PREFIX_tls_per_site,
+	// as postconf prints them, each that is not empty, joined by " and ":
+	// a per-destination policy there may start TLS for some receivers
+	// even at SecurityLevel "none".
+	PolicyMaps string
 	// ChainFiles is PREFIX_tls_chain_files split into file names; when
 	// it is not empty, Postfix ignores the legacy pairs and Pairs is nil.
 	ChainFiles []string
 	// Pairs are the legacy certificate and key files, in Postfix's
 	// loading order (RSA, DSA, ECDSA), only those with a certificate file.
 	Pairs []CertKey
+	// Carries names main.cf's transports that deliver through one of
+	// Services ("default_transport = smtp"), when no transport_maps or
+	// sender_dependent_default_transport_maps can route mail elsewhere:
+	// then mail relayed to another domain takes this client for sure.
+	Carries []string
 }
 
 // CertKey is one legacy certificate file and its key file.
@@ -60,6 +71,11 @@ type CertKey struct {
 
 // None reports whether c presents no client certificate at all.
 func (c ClientTLS) None() bool { return len(c.ChainFiles) == 0 && len(c.Pairs) == 0 }
+
+// NoTLS reports whether c never starts TLS, so never presents its
+// certificates: SecurityLevel "none" and no per-destination policy
+// (PolicyMaps) that could raise it.
+func (c ClientTLS) NoTLS() bool { return c.SecurityLevel == "none" && c.PolicyMaps == "" }
 
 // Origin names where c comes from: "main.cf" or "master.cf service
 // relay/unix".
@@ -99,7 +115,7 @@ func (c ClientTLS) Load() ([]certfile.Leaf, error) {
 
 // clientParams are the parameters of one client, without their prefix.
 var clientParams = []string{
-	"tls_security_level", "use_tls", "enforce_tls",
+	"tls_security_level", "use_tls", "enforce_tls", "tls_policy_maps", "tls_per_site",
 	"tls_chain_files",
 	"tls_cert_file", "tls_key_file", "tls_dcert_file", "tls_dkey_file", "tls_eccert_file", "tls_eckey_file",
 }
@@ -124,9 +140,40 @@ func ClientCerts(ctx context.Context, bin, configDir string) ([]ClientTLS, error
 	if err != nil {
 		return nil, err
 	}
-	return clientCerts(svcs, func(command string, o []Override) (map[string]string, error) {
+	clients, err := clientCerts(svcs, func(command string, o []Override) (map[string]string, error) {
 		return values(ctx, bin, configDir, o, prefixed(command)...)
 	})
+	if err != nil {
+		return nil, err
+	}
+	v, err := values(ctx, bin, configDir, nil, routing...)
+	if err != nil {
+		return nil, err
+	}
+	markCarriers(clients, v)
+	return clients, nil
+}
+
+// routing are main.cf's parameters that say which transport relayed mail
+// takes.
+var routing = []string{"default_transport", "relay_transport", "transport_maps", "sender_dependent_default_transport_maps"}
+
+// markCarriers sets Carries on each client from routing's values v: a
+// transport "name" or "name:nexthop" delivers through the unix service
+// "name". With transport_maps or sender-dependent transports, where
+// relayed mail goes is not known, and nothing is marked.
+func markCarriers(clients []ClientTLS, v map[string]string) {
+	if v["transport_maps"] != "" || v["sender_dependent_default_transport_maps"] != "" {
+		return
+	}
+	for _, param := range []string{"default_transport", "relay_transport"} {
+		name, _, _ := strings.Cut(v[param], ":")
+		for i := range clients {
+			if slices.Contains(clients[i].Services, name+"/unix") {
+				clients[i].Carries = append(clients[i].Carries, param+" = "+v[param])
+			}
+		}
+	}
 }
 
 // clientCerts builds ClientCerts's answer from master.cf's services and
@@ -198,6 +245,13 @@ func clientOf(command string, v map[string]string) ClientTLS {
 			c.SecurityLevel = "none"
 		}
 	}
+	var maps []string
+	for _, m := range []string{"tls_policy_maps", "tls_per_site"} {
+		if v := p(m); v != "" {
+			maps = append(maps, command+"_"+m+" = "+v)
+		}
+	}
+	c.PolicyMaps = strings.Join(maps, " and ")
 	// Postfix splits the chain files with argv_split(CHARS_COMMA_SP):
 	// braces have no meaning there.
 	c.ChainFiles = splitPlain(p("tls_chain_files"))
@@ -217,7 +271,7 @@ func clientOf(command string, v map[string]string) ClientTLS {
 
 // sameFiles reports whether a and b present the same files.
 func sameFiles(a, b ClientTLS) bool {
-	return a.SecurityLevel == b.SecurityLevel && slices.Equal(a.ChainFiles, b.ChainFiles) && slices.Equal(a.Pairs, b.Pairs)
+	return a.SecurityLevel == b.SecurityLevel && a.PolicyMaps == b.PolicyMaps && slices.Equal(a.ChainFiles, b.ChainFiles) && slices.Equal(a.Pairs, b.Pairs)
 }
 
 // splitPlain splits at commas and whitespace, as Postfix's argv_split.

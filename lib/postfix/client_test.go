@@ -248,3 +248,22 @@ func writeConfig(t *testing.T, dir, mainCf, masterCf string) {
 		}
 	}
 }
+
+// TestMarkCarriers: the transports of main.cf name the client that relayed
+// mail takes, unless transport maps may route it elsewhere.
+func TestMarkCarriers(t *testing.T) {
+	t.Parallel()
+	mk := func() []ClientTLS {
+		return []ClientTLS{{Command: "smtp", Services: []string{"smtp/unix", "relay/unix"}}, {Command: "smtp", Services: []string{"certs/unix"}}}
+	}
+	c := mk()
+	markCarriers(c, map[string]string{"default_transport": "smtp", "relay_transport": "relay:[mx.example]:25"})
+	if got := strings.Join(c[0].Carries, "|"); got != "default_transport = smtp|relay_transport = relay:[mx.example]:25" || c[1].Carries != nil {
+		t.Errorf("Carries = %q, %q; want both transports on the first client only", c[0].Carries, c[1].Carries)
+	}
+	c = mk()
+	markCarriers(c, map[string]string{"default_transport": "smtp", "transport_maps": "hash:/etc/postfix/transport"})
+	if c[0].Carries != nil || c[1].Carries != nil {
+		t.Errorf("with transport_maps: Carries = %q, %q; want none", c[0].Carries, c[1].Carries)
+	}
+}

@@ -13,13 +13,15 @@ package postfix
 //     reaches permit_tls_clientcerts before the rule that refuses:
 //     reject_unauth_destination, defer_unauth_destination, reject, defer.
 //     Rules before it that only sometimes refuse (check_* tables,
-//     reject_rbl_client, ...) are fine.
+//     reject_rbl_client, ...) are fine. A restriction class
+//     (smtpd_restriction_classes) counts as the list it stands for.
 // master.cf services running smtpd may override each of these with -o;
 // services that listen on loopback only (content filter re-injection,
 // "127.0.0.1:10025") are not judged: relays do not connect there.
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -76,13 +78,16 @@ var receiverParams = []string{
 	"smtpd_tls_ask_ccert", "smtpd_tls_req_ccert",
 	"smtpd_tls_security_level", "smtpd_use_tls", "smtpd_enforce_tls", "smtpd_tls_wrappermode",
 	"smtpd_relay_restrictions", "smtpd_recipient_restrictions",
+	"relay_clientcerts", "smtpd_tls_fingerprint_digest",
+	"smtpd_restriction_classes",
 }
 
 // Receiver asks a receiver's Postfix (postconf -x, -M, -P, and
 // postconf -x -o per smtpd service with overrides) what makes
 // relay_clientcerts effective and returns JudgeReceiver's problems: none
-// when permit_tls_clientcerts can match. bin is as for Find, configDir ""
-// for Postfix's default.
+// when permit_tls_clientcerts can match. The error, beside them, also says
+// what a check of main.cf's table cannot judge (Unjudged). bin is as for
+// Find, configDir "" for Postfix's default.
 func Receiver(ctx context.Context, bin, configDir string) ([]Problem, error) {
 	svcs, err := Services(ctx, bin, configDir)
 	if err != nil {
@@ -111,7 +116,95 @@ func Receiver(ctx context.Context, bin, configDir string) ([]Problem, error) {
 			return nil, err
 		}
 	}
+	if err := addClasses(ctx, bin, configDir, &cfg); err != nil {
+		return nil, err
+	}
+	if u := Unjudged(cfg); len(u) > 0 {
+		return JudgeReceiver(cfg), errors.New(strings.Join(u, "; "))
+	}
 	return JudgeReceiver(cfg), nil
+}
+
+// Unjudged returns, for each receiving master.cf service whose -o
+// settings give it another relay_clientcerts or
+// smtpd_tls_fingerprint_digest than main.cf's, a sentence saying so:
+// relays that connect to that service are judged by Postfix with what a
+// check of main.cf's table and digest did not read. It is a pure function.
+func Unjudged(cfg ReceiverConfig) []string {
+	var out []string
+	for _, sv := range cfg.Services {
+		if !receiving(sv.Service) {
+			continue
+		}
+		v, m := sv.Values, cfg.Main
+		if v["relay_clientcerts"] == m["relay_clientcerts"] && strings.EqualFold(v["smtpd_tls_fingerprint_digest"], m["smtpd_tls_fingerprint_digest"]) {
+			continue
+		}
+		var o []string
+		for _, x := range sv.Service.Overrides {
+			if x.Name == "relay_clientcerts" || x.Name == "smtpd_tls_fingerprint_digest" {
+				o = append(o, "-o "+x.String())
+			}
+		}
+		if len(o) == 0 {
+			o = append(o, "through its -o settings")
+		}
+		out = append(out, fmt.Sprintf("master.cf service %s: %s: relays connecting to it are judged by relay_clientcerts = %s with smtpd_tls_fingerprint_digest = %s, not by main.cf's relay_clientcerts = %s with %s, and this check read main.cf's; hint: check that service too, without --postconf: --table %q -d %s",
+			sv.Service, strings.Join(o, " "), orEmpty(v["relay_clientcerts"]), orEmpty(v["smtpd_tls_fingerprint_digest"]),
+			orEmpty(m["relay_clientcerts"]), orEmpty(m["smtpd_tls_fingerprint_digest"]), v["relay_clientcerts"], strings.ToLower(v["smtpd_tls_fingerprint_digest"])))
+	}
+	return out
+}
+
+// addClasses reads the restriction classes that smtpd_restriction_classes
+// names, in main.cf or in a service's -o settings, as main.cf defines them
+// (postconf -x), into every values map that does not define them itself.
+func addClasses(ctx context.Context, bin, configDir string, cfg *ReceiverConfig) error {
+	var names []string
+	all := []map[string]string{cfg.Main}
+	for _, sv := range cfg.Services {
+		all = append(all, sv.Values)
+	}
+	for _, v := range all {
+		for _, n := range SplitList(v["smtpd_restriction_classes"]) {
+			if !slices.Contains(names, n) && !strings.HasPrefix(n, "-") {
+				names = append(names, n)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	classes, err := values(ctx, bin, configDir, nil, names...)
+	if err != nil {
+		return err
+	}
+	for _, v := range all {
+		for n, c := range classes {
+			if _, ok := v[n]; !ok {
+				v[n] = c
+			}
+		}
+	}
+	return nil
+}
+
+// expand replaces, in a restriction list, each name of a restriction
+// class (smtpd_restriction_classes) by the class's own list, as smtpd
+// evaluates it: a permit or a refusal in the class decides the whole list.
+// Classes nest up to 10 deep; deeper, or a class naming itself, is left as
+// it is.
+func expand(items []string, v map[string]string, depth int) []string {
+	classes := SplitList(v["smtpd_restriction_classes"])
+	var out []string
+	for _, it := range items {
+		if depth < 10 && slices.Contains(classes, it) {
+			out = append(out, expand(SplitList(v[it]), v, depth+1)...)
+			continue
+		}
+		out = append(out, it)
+	}
+	return out
 }
 
 // receiving reports whether s is an smtpd that relays may connect to:
@@ -201,7 +294,7 @@ func judge(v map[string]string) []Problem {
 	anywhere := false
 	var listProblems []Problem
 	for _, name := range lists {
-		items := SplitList(v[name])
+		items := expand(SplitList(v[name]), v, 0)
 		permit := slices.IndexFunc(items, func(s string) bool { return strings.EqualFold(s, permitCerts) })
 		anywhere = anywhere || permit >= 0
 		for i, it := range items {

@@ -173,3 +173,89 @@ func TestReceiverReal(t *testing.T) {
 		t.Errorf("Receiver of a stock main.cf = %q, %v; want security level, ask_ccert, the relay restrictions, and submission's empty ones", got, err)
 	}
 }
+
+// TestUnjudged: a receiving service with its own relay_clientcerts or
+// digest (-o in master.cf) judges relays by what a check of main.cf's
+// table does not read: the receiver-side check said OK while Postfix
+// deferred the relay with 454 4.7.1 (review finding 4).
+func TestUnjudged(t *testing.T) {
+	t.Parallel()
+	main := with(good, "relay_clientcerts", "hash:/etc/postfix/relay_clientcerts", "smtpd_tls_fingerprint_digest", "sha256")
+	svc := func(name string, o ...Override) Service {
+		return Service{Name: name, Type: "inet", Command: "smtpd", Overrides: o}
+	}
+	got := Unjudged(ReceiverConfig{Main: main, Services: []ServiceValues{
+		{svc("smtp", Override{"relay_clientcerts", "texthash:/etc/postfix/rc25"}), with(main, "relay_clientcerts", "texthash:/etc/postfix/rc25")},
+		{svc("submission", Override{"smtpd_tls_fingerprint_digest", "SHA1"}), with(main, "smtpd_tls_fingerprint_digest", "sha1")},
+		{svc("same", Override{"smtpd_tls_fingerprint_digest", "SHA256"}), with(main, "smtpd_tls_fingerprint_digest", "SHA256")},
+		{svc("127.0.0.1:10025", Override{"relay_clientcerts", ""}), with(main, "relay_clientcerts", "")},
+	}})
+	want := []string{
+		`master.cf service smtp/inet: -o relay_clientcerts=texthash:/etc/postfix/rc25: relays connecting to it are judged by relay_clientcerts = texthash:/etc/postfix/rc25 with smtpd_tls_fingerprint_digest = sha256, not by main.cf's relay_clientcerts = hash:/etc/postfix/relay_clientcerts with sha256, and this check read main.cf's; hint: check that service too, without --postconf: --table "texthash:/etc/postfix/rc25" -d sha256`,
+		`master.cf service submission/inet: -o smtpd_tls_fingerprint_digest=SHA1: relays connecting to it are judged by relay_clientcerts = hash:/etc/postfix/relay_clientcerts with smtpd_tls_fingerprint_digest = sha1, not by main.cf's relay_clientcerts = hash:/etc/postfix/relay_clientcerts with sha256, and this check read main.cf's; hint: check that service too, without --postconf: --table "hash:/etc/postfix/relay_clientcerts" -d sha1`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Unjudged =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestUnjudgedReal: Receiver's error names a service's own relay_clientcerts,
+// as postconf -P reports it.
+func TestUnjudgedReal(t *testing.T) {
+	t.Parallel()
+	postfixtest.Require(t, "postconf")
+	dir := t.TempDir()
+	mainCf := "compatibility_level = 3.6\nmyhostname = mx.example\n" +
+		"smtpd_tls_security_level = may\nsmtpd_tls_ask_ccert = yes\n" +
+		"smtpd_relay_restrictions = permit_tls_clientcerts, defer_unauth_destination\n" +
+		"relay_clientcerts = hash:$config_directory/relay_clientcerts\n"
+	masterCf := "smtp inet n - y - - smtpd\n  -o relay_clientcerts=texthash:/etc/postfix/rc25\n" +
+		"127.0.0.1:10025 inet n - n - - smtpd -o relay_clientcerts=\n"
+	writeConfig(t, dir, mainCf, masterCf)
+	problems, err := Receiver(t.Context(), "", dir)
+	if len(problems) != 0 || err == nil || !strings.HasPrefix(err.Error(), "master.cf service smtp/inet: -o relay_clientcerts=texthash:/etc/postfix/rc25: relays connecting to it are judged by relay_clientcerts = texthash:/etc/postfix/rc25") ||
+		!strings.Contains(err.Error(), "not by main.cf's relay_clientcerts = hash:"+dir+"/relay_clientcerts") || strings.Contains(err.Error(), "10025") {
+		t.Errorf("Receiver = %q, %v; want no problem and an error naming smtp/inet's own table only", problems, err)
+	}
+}
+
+// TestJudgeRestrictionClasses: a restriction class counts as the list it
+// stands for: permit_tls_clientcerts inside one was reported missing, a
+// false CRITICAL for a receiver that relays (review finding 6).
+func TestJudgeRestrictionClasses(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		v    map[string]string
+		want int // problems
+	}{
+		{"permit in a class", with(good, "smtpd_restriction_classes", "trusted", "trusted", "permit_tls_clientcerts",
+			"smtpd_relay_restrictions", "trusted, defer_unauth_destination"), 0},
+		{"nested classes", with(good, "smtpd_restriction_classes", "outer, inner", "outer", "check_client_access hash:/x, inner", "inner", "permit_tls_clientcerts",
+			"smtpd_relay_restrictions", "outer defer_unauth_destination"), 0},
+		{"a refusal in a class before the permit", with(good, "smtpd_restriction_classes", "strict", "strict", "reject_unauth_destination",
+			"smtpd_relay_restrictions", "strict, permit_tls_clientcerts"), 1},
+		{"a class naming itself", with(good, "smtpd_restriction_classes", "loop", "loop", "loop",
+			"smtpd_relay_restrictions", "loop, defer_unauth_destination"), 1},
+		{"not a class: a parameter of the same name is ignored", with(good, "trusted", "permit_tls_clientcerts",
+			"smtpd_relay_restrictions", "trusted, defer_unauth_destination"), 1},
+	} {
+		if got := judge(tc.v); len(got) != tc.want {
+			t.Errorf("%s: judge = %q, want %d problems", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestReceiverClassesReal: Receiver reads the classes through postconf.
+func TestReceiverClassesReal(t *testing.T) {
+	t.Parallel()
+	postfixtest.Require(t, "postconf")
+	dir := t.TempDir()
+	writeConfig(t, dir, "compatibility_level = 3.6\nmyhostname = mx.example\n"+
+		"smtpd_tls_security_level = may\nsmtpd_tls_ask_ccert = yes\n"+
+		"smtpd_restriction_classes = trusted\ntrusted = permit_tls_clientcerts\n"+
+		"smtpd_relay_restrictions = trusted, defer_unauth_destination\n", "smtp inet n - y - - smtpd\n")
+	if got, err := Receiver(t.Context(), "", dir); len(got) != 0 || err != nil {
+		t.Errorf("Receiver = %q, %v; want no problem", got, err)
+	}
+}
