@@ -324,14 +324,25 @@ func (s *session) run() error {
 
 // fail wraps err for stage, mapping what the context caused to its error.
 func (s *session) fail(stage Stage, err error) *Error {
+	return Fail(s.ctx, stage, s.addr, err)
+}
+
+// Fail wraps err, met at stage of a dialogue with addr under ctx, as an
+// *Error: what the context caused becomes its error (deadline or
+// cancellation), an end of file "connection closed by server", a reset
+// "connection reset by server", and a dial, read or write error its
+// system error alone. A refusal, a protocol error, ErrNoSTARTTLS and
+// ErrNoCertificate are the server's doing and stay, whatever the context
+// says. Other SMTP dialogues of this module (lib/receiver) fail alike.
+func Fail(ctx context.Context, stage Stage, addr string, err error) *Error {
 	var re *ReplyError
 	var pe *protocolError
 	switch {
 	case errors.As(err, &re), errors.As(err, &pe),
 		errors.Is(err, ErrNoSTARTTLS), errors.Is(err, ErrNoCertificate):
 		// The server's doing, whatever the context says.
-	case s.ctx.Err() != nil:
-		err = s.ctx.Err()
+	case ctx.Err() != nil:
+		err = ctx.Err()
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		err = context.DeadlineExceeded
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
@@ -351,7 +362,7 @@ func (s *session) fail(stage Stage, err error) *Error {
 			}
 		}
 	}
-	return &Error{Stage: stage, Addr: s.addr, Err: err}
+	return &Error{Stage: stage, Addr: addr, Err: err}
 }
 
 // cmd sends line and reads the reply, which must have code want.

@@ -71,10 +71,8 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/smtpreply"
@@ -409,36 +407,7 @@ func (s *session) handshake(conn net.Conn) (net.Conn, error) {
 	return tc, nil
 }
 
-var (
-	errServerClosed = smtpreply.ErrServerClosed
-	errServerReset  = errors.New("connection reset by server")
-)
-
-// fail wraps err for stage, mapping what the context caused to its error,
-// as lib/probe does.
+// fail wraps err for stage as lib/probe's dialogue fails.
 func (s *session) fail(stage probe.Stage, err error) error {
-	var re *probe.ReplyError
-	var pe *smtpreply.ProtocolError
-	switch {
-	case errors.As(err, &re), errors.As(err, &pe), errors.Is(err, probe.ErrNoSTARTTLS):
-		// The server's doing, whatever the context says.
-	case s.ctx.Err() != nil:
-		err = s.ctx.Err()
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		err = context.DeadlineExceeded
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		err = errServerClosed
-	case errors.Is(err, syscall.ECONNRESET):
-		err = errServerReset
-	default:
-		var op *net.OpError
-		var sys *os.SyscallError
-		if errors.As(err, &op) && (op.Op == "dial" || op.Op == "read" || op.Op == "write") {
-			err = op.Err
-			if errors.As(err, &sys) {
-				err = sys.Err
-			}
-		}
-	}
-	return &probe.Error{Stage: stage, Addr: s.addr, Err: err}
+	return probe.Fail(s.ctx, stage, s.addr, err)
 }
