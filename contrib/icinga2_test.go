@@ -1,6 +1,7 @@
 package contrib
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -196,6 +197,14 @@ func (d *daemon) stop() {
 			}
 		}
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		// The group's last processes (a plugin writing its record) die
+		// asynchronously: wait until none is left, or the test's temp
+		// directory is removed while one still writes into it.
+		for deadline := time.Now().Add(hangGuard / 2); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+				break
+			}
+		}
 	})
 }
 
