@@ -82,6 +82,21 @@ func (g *gathered) judgeRenewals(v *check.Verdict, cfg check.Config, recv []chec
 			g.judgeStaged(v, cfg, st, si, li)
 		}
 	}
+	if len(g.staged) == 0 || cfg.Days.Critical == nil {
+		return
+	}
+	// The live certificate inside -c while its successor still waits:
+	// when it expires the relay presents an expired certificate, or none.
+	for _, o := range g.obs {
+		if o.Role != check.RoleClient || o.Leaf() == nil {
+			continue
+		}
+		days := o.Leaf().NotAfter.Sub(cfg.Now).Hours() / 24
+		if cfg.Days.Critical.Alert(days) {
+			v.Add(nagios.Critical, fmt.Sprintf("%s expires on %s while its successor is still staged: the receivers that refuse it must list it first (see the staged lines above), or rollover cannot switch in time",
+				o.Where(), o.Leaf().NotAfter.UTC().Format("2006-01-02 15:04 MST")))
+		}
+	}
 }
 
 // judgeStaged says what a staged certificate waits for.

@@ -40,6 +40,12 @@ func TestRunRelayPostconfStaged(t *testing.T) {
 	if code != exitWarning || !strings.Contains(out, "new certificate staged as "+chain+".staged") || !strings.Contains(out, "waiting for rollover") {
 		t.Errorf("staged: exit %d, want 1 with the staged file\n%s", code, out)
 	}
+	// The live certificate (valid for a day) inside -c 7 while its
+	// successor waits: CRITICAL, saying so (issue 16).
+	code, out, _ = rtRun(t, "--relay-postconf", dir, "--table", "texthash:"+table, "-w", "14", "-c", "7")
+	if code != exitCritical || !strings.Contains(out, "while its successor is still staged") {
+		t.Errorf("staged, live inside -c: exit %d, want 2 saying the successor is still staged\n%s", code, out)
+	}
 }
 
 // TestRunRelayPostconfPredicts: the prediction of issue 16, wired: a
