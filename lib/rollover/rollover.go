@@ -215,6 +215,10 @@ type Options struct {
 	// Reload makes Postfix read the new files; it runs once after an
 	// install. Required.
 	Reload func(ctx context.Context) error
+
+	// beforeInstall, when set (tests), runs before each file is replaced;
+	// an error stops Run there, as a kill would.
+	beforeInstall func(Target) error
 }
 
 // Outcome says what Run did.
@@ -397,9 +401,26 @@ func Run(ctx context.Context, targets []Target, opts Options) (*Report, error) {
 	if err := ctx.Err(); err != nil {
 		return rep, fmt.Errorf("nothing installed: %w", err)
 	}
+	// Stage every file's material first: a run killed between two files
+	// leaves the rest staged, and the next run completes them.
+	if opts.New != nil {
+		for i, t := range targets {
+			if plan[i] == nil {
+				continue
+			}
+			if err := stage(t, plan[i]); err != nil {
+				return rep, fmt.Errorf("nothing installed: %w", err)
+			}
+		}
+	}
 	for i, t := range targets {
 		if plan[i] == nil {
 			continue
+		}
+		if opts.beforeInstall != nil {
+			if err := opts.beforeInstall(t); err != nil {
+				return rep, err
+			}
 		}
 		if err := install(t, merge(live[i], plan[i])); err != nil {
 			return rep, err

@@ -8,10 +8,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"io/fs"
 	"log"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -510,5 +512,49 @@ func TestRunLock(t *testing.T) {
 	unlock()
 	if rep, err := r.run(t, []*postfixtest.ClientCert{renewed}, mx.addr); err != nil || rep.Outcome != Installed {
 		t.Errorf("after the unlock: %v, %v; want Installed", rep, err)
+	}
+}
+
+// A run stopped between two files (killed, or a write that failed) must
+// leave the second file's material staged, so that the next run without
+// new material completes the switch instead of saying "nothing staged"
+// while one client keeps the old certificate for good.
+func TestRunStoppedBetweenFiles(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	dir := t.TempDir()
+	old := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	renewed := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	mx := startFake(t, old, renewed)
+	a, b := newRelay(t, old), newRelay(t, old)
+	targets := []Target{a.target, b.target}
+	slices.SortFunc(targets, func(x, y Target) int { return strings.Compare(x.Path, y.Path) })
+	reload := func(context.Context) error { return nil }
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := Run(ctx, targets, Options{New: []certfile.Leaf{leafOf(renewed)}, Receivers: []string{mx.addr}, Reload: reload,
+		beforeInstall: func(t Target) error {
+			if t.Path == targets[1].Path {
+				return errors.New("killed")
+			}
+			return nil
+		}})
+	if err == nil {
+		t.Fatal("the stopped run reported no error")
+	}
+	if !same(leaves(t, targets[0].Path), renewed) || !same(leaves(t, targets[1].Path), old) {
+		t.Fatal("the stopped run did not stop between the two files")
+	}
+	rep, err := Run(ctx, targets, Options{Receivers: []string{mx.addr}, Reload: reload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Outcome != Installed || !same(leaves(t, targets[1].Path), renewed) {
+		t.Errorf("the next run: outcome %v, %s holds %v; want Installed and the renewed certificate", rep.Outcome, targets[1].Path, leaves(t, targets[1].Path)[0].Subject)
+	}
+	for _, tg := range targets {
+		if _, err := os.Lstat(tg.StagedPath()); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s left behind: %v", tg.StagedPath(), err)
+		}
 	}
 }
