@@ -154,10 +154,19 @@ func Staged(c postfix.ClientTLS) ([]Staging, error) {
 func staged(targets []Target) ([]Staging, error) {
 	var out []Staging
 	for _, t := range targets {
-		leaves, err := certfile.Leaves(t.StagedPath())
+		// Only rollover writes FILE.staged, as a regular file: a symlink
+		// (to another identity's key, say) or a FIFO was planted.
+		fi, err := os.Lstat(t.StagedPath())
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
+		if err == nil && !fi.Mode().IsRegular() {
+			err = fmt.Errorf("%s is not a regular file (%s): rollover did not write it; hint: remove it and give the new material again", t.StagedPath(), fi.Mode().Type())
+		}
+		if err != nil {
+			return nil, fmt.Errorf("staged material: %w", err)
+		}
+		leaves, err := certfile.Leaves(t.StagedPath())
 		if err != nil {
 			return nil, fmt.Errorf("staged material: %w", err)
 		}
@@ -576,7 +585,31 @@ func checkLive(path string) error {
 	if di.Mode().Perm()&0o022 != 0 {
 		return fmt.Errorf("refusing to write in %s: writable by its group or others (mode %04o), who could swap the file; hint: chmod go-w %s", dir, di.Mode().Perm(), dir)
 	}
-	return nil
+	// The directory and every directory above it must be root's (or ours):
+	// their owner could rename the files, plant FILE.staged, or swap the
+	// directory for a symlink to another. Sticky directories writable by
+	// others (/tmp) are fine above it: nobody else may rename root's
+	// entries in them.
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	for d := real; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+			return fmt.Errorf("refusing to write in %s: %s is owned by uid %d, who could swap the file; hint: chown root %s", dir, d, st.Uid, d)
+		}
+		if d != real && fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
+			return fmt.Errorf("refusing to write in %s: %s is writable by its group or others (mode %04o), who could swap the directory; hint: chmod go-w %s", dir, d, fi.Mode().Perm(), d)
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
 }
 
 // owner returns a file's mode, uid and gid.

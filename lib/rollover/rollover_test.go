@@ -558,3 +558,43 @@ func TestRunStoppedBetweenFiles(t *testing.T) {
 		}
 	}
 }
+
+// Files only root may have planted: a live file's directory owned by
+// another user (who could rename anything in it, plant FILE.staged, or
+// read what the temp files hold), and a FILE.staged that is not a regular
+// file of its own (a symlink to another identity's key, a FIFO).
+func TestRunRefusesPlantedFiles(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	dir := t.TempDir()
+	old := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	other := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	mx := startFake(t, old, other)
+
+	owned := newRelay(t, old)
+	if err := os.Chown(owned.dir, 1234, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owned.run(t, []*postfixtest.ClientCert{other}, mx.addr); err == nil || !strings.Contains(err.Error(), "owned by uid 1234") {
+		t.Errorf("directory owned by another user: %v, want a refusal", err)
+	}
+	if !same(leaves(t, owned.target.Path), old) {
+		t.Error("the live file in a directory owned by another user was replaced")
+	}
+
+	elsewhere := filepath.Join(t.TempDir(), "other-identity.pem")
+	postfixtest.WriteChainFile(t, elsewhere, other)
+	linked := newRelay(t, old)
+	if err := os.Symlink(elsewhere, linked.target.StagedPath()); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := linked.run(t, nil, mx.addr); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("symlinked %s: %v, %v; want a refusal", linked.target.StagedPath(), rep, err)
+	}
+	if !same(leaves(t, linked.target.Path), old) {
+		t.Error("the target of a symlinked staged file was installed")
+	}
+	if _, err := Staged(postfix.ClientTLS{Command: "smtp", ChainFiles: []string{linked.target.Path}}); err == nil {
+		t.Error("Staged read a symlinked staged file")
+	}
+}
