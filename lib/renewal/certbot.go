@@ -12,8 +12,12 @@ package renewal
 //	[renewalparams]
 //	reuse_key = True
 //
-// The keys read: version, cert, archive_dir, renew_before_expiry (top
-// level) and reuse_key (either level). A quoted value loses its quotes.
+// The keys read, where certbot reads them: version, cert, archive_dir,
+// renew_before_expiry at the top level, before the first section;
+// reuse_key in [renewalparams] only (not in a subsection such as
+// [[webroot_map]]). Elsewhere certbot ignores them, and so does this
+// reader: a reuse_key = True at the top level keeps no key. A quoted value
+// loses its quotes; an unquoted one its inline "# comment".
 
 import (
 	"crypto/x509"
@@ -40,26 +44,37 @@ type certbotConf struct {
 
 func parseCertbot(path string, data []byte) (certbotConf, error) {
 	c := certbotConf{path: path}
+	section := "" // "" at the top level; "[renewalparams]", "[[webroot_map]]"
 	err := lines(data, func(n int, line string) error {
 		t := strings.TrimSpace(line)
-		if t == "" || t[0] == '#' || t[0] == '[' {
+		if t == "" || t[0] == '#' {
+			return nil
+		}
+		if t[0] == '[' {
+			section, _, _ = strings.Cut(t, "#")
+			section = strings.TrimSpace(section)
 			return nil
 		}
 		key, value, ok := strings.Cut(t, "=")
 		if !ok {
 			return fmt.Errorf("%s:%d: expected \"key = value\", a [section] or a # comment", path, n)
 		}
-		key, value = strings.TrimSpace(key), unquote(strings.TrimSpace(value))
-		switch key {
-		case "version":
+		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+		if v := unquote(value); v != value {
+			value = v
+		} else if v, _, ok := strings.Cut(value, "#"); ok {
+			value = strings.TrimSpace(v)
+		}
+		switch {
+		case section == "" && key == "version":
 			c.version = value
-		case "cert":
+		case section == "" && key == "cert":
 			c.cert = value
-		case "archive_dir":
+		case section == "" && key == "archive_dir":
 			c.archive = value
-		case "renew_before_expiry":
+		case section == "" && key == "renew_before_expiry":
 			c.renewBefore, c.renewLine = value, n
-		case "reuse_key":
+		case section == "[renewalparams]" && key == "reuse_key":
 			c.reuseKey, c.reuseLine = value, n
 		}
 		return nil
@@ -131,12 +146,12 @@ func (c certbotConf) info(name string, cert *x509.Certificate) (*Info, error) {
 	switch v := strings.ToLower(c.reuseKey); v {
 	case "":
 		i.KeySetting = "reuse_key unset (certbot's default: a new key at every renewal)"
-	case "true", "yes", "on", "1":
+	case "true": // certbot takes only True or False, in any case
 		i.ReuseKey, i.KeySetting = true, "reuse_key = "+c.reuseKey
-	case "false", "no", "off", "0":
+	case "false":
 		i.KeySetting = "reuse_key = " + c.reuseKey
 	default:
-		return nil, fmt.Errorf("%s:%d: reuse_key = %q: expected True or False", c.path, c.reuseLine, c.reuseKey)
+		return nil, fmt.Errorf("%s:%d: reuse_key = %q: expected True or False (certbot refuses anything else and skips the lineage)", c.path, c.reuseLine, c.reuseKey)
 	}
 	if certs, err := readLeaf(c.cert); err == nil {
 		cert = certs

@@ -242,3 +242,50 @@ func TestParseInterval(t *testing.T) {
 		}
 	}
 }
+
+// Certbot reads reuse_key from [renewalparams] only, renew_before_expiry
+// from the top level only, and takes only True or False: a setting
+// elsewhere changes nothing in what certbot does, and so nothing in the
+// prediction (a reuse_key = True at the top level still makes a new key).
+func TestCertbotSections(t *testing.T) {
+	const day = 24 * time.Hour
+	issued := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cert := newCert(t, newKey(t), "mx.example.org", issued, 90*day)
+	notAfter := issued.Add(90 * day)
+	tests := []struct {
+		name  string
+		conf  string
+		reuse bool
+		next  time.Time
+		err   string
+	}{
+		{"reuse_key in [renewalparams]", "version = 2.1.0\n[renewalparams]\nreuse_key = True\n", true, notAfter.Add(-30 * day), ""},
+		{"reuse_key at the top level: ignored by certbot", "version = 2.1.0\nreuse_key = True\n[renewalparams]\nkey_type = ecdsa\n", false, notAfter.Add(-30 * day), ""},
+		{"reuse_key in a subsection: ignored by certbot", "version = 2.1.0\n[renewalparams]\nkey_type = ecdsa\n[[webroot_map]]\nreuse_key = True\n", false, notAfter.Add(-30 * day), ""},
+		{"renew_before_expiry in [renewalparams]: ignored by certbot", "version = 2.1.0\n[renewalparams]\nrenew_before_expiry = 5 days\nreuse_key = False\n", false, notAfter.Add(-30 * day), ""},
+		{"inline comments", "renew_before_expiry = 10 days # shorter\n[renewalparams] # params\nreuse_key = True # keep it\n", true, notAfter.Add(-10 * day), ""},
+		{"reuse_key = yes: certbot refuses it", "[renewalparams]\nreuse_key = yes\n", false, time.Time{}, `:2: reuse_key = "yes": expected True or False`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseCertbot("/etc/letsencrypt/renewal/mx.example.org.conf", []byte(tc.conf))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.cert = "/nonexistent/cert.pem"
+			info, err := c.info("mx.example.org", cert)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.ReuseKey != tc.reuse || !info.Next.Equal(tc.next) {
+				t.Errorf("reuse %v, next %s (%s); want %v, %s", info.ReuseKey, info.Next, info.NextRule, tc.reuse, tc.next)
+			}
+		})
+	}
+}
