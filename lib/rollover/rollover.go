@@ -297,9 +297,27 @@ func Run(ctx context.Context, targets []Target, opts Options) (*Report, error) {
 	}
 	targets = slices.Clone(targets)
 	slices.SortFunc(targets, func(a, b Target) int { return strings.Compare(a.Path, b.Path) })
-	for _, t := range targets {
-		if err := checkLive(t.Path); err != nil {
+	type fileID struct{ dev, ino uint64 }
+	seen := map[fileID]bool{}
+	for i := 0; i < len(targets); i++ {
+		if err := checkLive(targets[i].Path); err != nil {
 			return nil, err
+		}
+		// One file named two ways (main.cf and a master.cf -o through a
+		// symlinked directory): written once, locked once (a second flock
+		// of the same lock file would wait for ever on the first).
+		fi, err := os.Stat(targets[i].Path)
+		if err != nil {
+			return nil, fmt.Errorf("live file: %w", err)
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			id := fileID{uint64(st.Dev), st.Ino}
+			if seen[id] {
+				targets = slices.Delete(targets, i, i+1)
+				i--
+				continue
+			}
+			seen[id] = true
 		}
 	}
 	for _, t := range targets {

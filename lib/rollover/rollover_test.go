@@ -598,3 +598,32 @@ func TestRunRefusesPlantedFiles(t *testing.T) {
 		t.Error("Staged read a symlinked staged file")
 	}
 }
+
+// One live file named through two paths (a symlinked directory) is one
+// target: before, the second lock of the same lock file waited for ever
+// on the first, and every run failed.
+func TestRunOneFileTwoNames(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	dir := t.TempDir()
+	old := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	renewed := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	mx := startFake(t, renewed)
+	r := newRelay(t, old)
+	alias := filepath.Join(t.TempDir(), "alias")
+	if err := os.Symlink(r.dir, alias); err != nil {
+		t.Fatal(err)
+	}
+	other := r.target
+	other.Path = filepath.Join(alias, filepath.Base(r.target.Path))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, []Target{r.target, other}, Options{New: []certfile.Leaf{leafOf(renewed)}, Receivers: []string{mx.addr},
+		Reload: func(context.Context) error { return nil }})
+	if err != nil || rep.Outcome != Installed || len(rep.Files) != 1 {
+		t.Fatalf("one file named twice: %v, %v; want Installed in one file", rep, err)
+	}
+	if !same(leaves(t, r.target.Path), renewed) {
+		t.Error("the file was not renewed")
+	}
+}
