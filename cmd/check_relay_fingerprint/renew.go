@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/check"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/nagios"
+	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/postfix"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/renewal"
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/lib/rollover"
 )
@@ -82,7 +85,8 @@ func (g *gathered) judgeRenewals(v *check.Verdict, cfg check.Config, recv []chec
 			g.judgeStaged(v, cfg, st, si, li)
 		}
 	}
-	if len(g.staged) == 0 || cfg.Days.Critical == nil {
+	unread := g.unreadStaged(v)
+	if len(g.staged) == 0 && unread == 0 || cfg.Days.Critical == nil {
 		return
 	}
 	// The live certificate inside -c while its successor still waits:
@@ -97,6 +101,32 @@ func (g *gathered) judgeRenewals(v *check.Verdict, cfg check.Config, recv []chec
 				o.Where(), o.Leaf().NotAfter.UTC().Format("2006-01-02 15:04 MST")))
 		}
 	}
+}
+
+// unreadStaged warns of each staged file that exists but was not read
+// (rollover writes it mode 0600, so a check run as another user than the
+// live file's owner cannot read it): a switch still waits, whatever is
+// in it. It returns how many there are.
+func (g *gathered) unreadStaged(v *check.Verdict) int {
+	n := 0
+	for _, e := range g.entries {
+		targets, err := rollover.Targets([]postfix.ClientTLS{e})
+		if err != nil {
+			continue
+		}
+		_, serr := rollover.Staged(e)
+		for _, t := range targets {
+			if _, err := os.Lstat(t.StagedPath()); err != nil {
+				continue
+			}
+			if slices.ContainsFunc(g.staged, func(s rollover.Staging) bool { return s.StagedPath() == t.StagedPath() }) {
+				continue
+			}
+			n++
+			v.Add(nagios.Warning, fmt.Sprintf("new material staged as %s, not read (%v): waiting for rollover; hint: run the check as a user that may read it (its owner), or run rollover to see which receivers still refuse it", t.StagedPath(), serr))
+		}
+	}
+	return n
 }
 
 // judgeStaged says what a staged certificate waits for.

@@ -99,3 +99,38 @@ func TestRunRelayPostconfPredicts(t *testing.T) {
 		}
 	}
 }
+
+// A staged file the check cannot read (mode 0600 as rollover writes it,
+// and the check run as another user; or not a regular file) still means
+// a switch waits: a WARNING, not an [OK] note. Run as nobody, the check
+// said OK while rollover waited.
+func TestRunRelayPostconfStagedUnread(t *testing.T) {
+	t.Parallel()
+	postfixtest.Require(t, "postconf")
+	dir := t.TempDir()
+	live := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	next := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	chain := filepath.Join(dir, "relay.pem")
+	postfixtest.WriteChainFile(t, chain, live)
+	table := rtWrite(t, dir, "rc", live.PubkeyFingerprint("sha256")+" relay.example.org\n")
+	mainCF := rtWrite(t, dir, "main.cf", "compatibility_level = 3.6\nsmtp_tls_security_level = may\nsmtp_tls_chain_files = "+chain+"\n")
+	rtWrite(t, dir, "master.cf", "smtp unix - - y - - smtp\n")
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(mainCF, old, old); err != nil {
+		t.Fatal(err)
+	}
+	// Unreadable as root too: a symlink, which rollover never writes.
+	elsewhere := filepath.Join(t.TempDir(), "next.pem")
+	postfixtest.WriteChainFile(t, elsewhere, next)
+	if err := os.Symlink(elsewhere, chain+".staged"); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := rtRun(t, "--relay-postconf", dir, "--table", "texthash:"+table, "-w", "0", "-c", "0")
+	if code != exitWarning || !strings.Contains(out, "new material staged as "+chain+".staged, not read") {
+		t.Errorf("unread staged file: exit %d, want 1 saying it waits\n%s", code, out)
+	}
+	code, out, _ = rtRun(t, "--relay-postconf", dir, "--table", "texthash:"+table, "-w", "14", "-c", "7")
+	if code != exitCritical || !strings.Contains(out, "while its successor is still staged") {
+		t.Errorf("unread staged file, live inside -c: exit %d, want 2\n%s", code, out)
+	}
+}
