@@ -43,11 +43,15 @@
 //     written to a temp file in FILE's directory, chowned and chmodded to
 //     FILE's owner and mode, read back as Postfix reads a chain file, fsynced
 //     and renamed over FILE; the directory is fsynced and FILE.staged
-//     removed. Then "postfix reload", once.
+//     removed. Then "postfix reload", once. Given new material is staged
+//     for every file first (as in step 6), so that a run stopped between
+//     two files leaves the rest staged.
 //  6. Otherwise the live files are left alone; given new material is
 //     written to FILE.staged (mode 0600, FILE's owner; atomically, as in
 //     step 5), replacing what an earlier run staged. A later run without
-//     new material starts again at step 3 with it.
+//     new material starts again at step 3 with it: every staged
+//     certificate is assigned again, to every file it belongs to (a run
+//     killed between staging two files staged only the first).
 //
 // A run killed at any point leaves FILE either old or new (and at most a
 // temp file .FILE.tmpNNN in its directory, removed by the next run under
@@ -347,12 +351,25 @@ func Run(ctx context.Context, targets []Target, opts Options) (*Report, error) {
 			return nil, err
 		}
 	} else {
+		// What is staged is assigned again, as a whole: a run killed
+		// between staging two files left the second without its copy,
+		// and it must be switched too.
 		st, err := staged(targets)
 		if err != nil {
 			return nil, err
 		}
+		var fresh []certfile.Leaf
 		for _, s := range st {
-			plan[slices.IndexFunc(targets, func(t Target) bool { return t.Path == s.Path })] = s.Leaves
+			for _, l := range s.Leaves {
+				if !slices.ContainsFunc(fresh, func(f certfile.Leaf) bool { return bytes.Equal(f.Cert().Raw, l.Cert().Raw) }) {
+					fresh = append(fresh, l)
+				}
+			}
+		}
+		if len(fresh) > 0 {
+			if plan, err = assign(targets, live, fresh); err != nil {
+				return nil, err
+			}
 		}
 	}
 	now := time.Now()

@@ -627,3 +627,26 @@ func TestRunOneFileTwoNames(t *testing.T) {
 		t.Error("the file was not renewed")
 	}
 }
+
+// A run killed while staging, between two files: the first file's copy is
+// staged, the second's not. The next run without new material switches
+// both, not the first alone.
+func TestRunKilledWhileStaging(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	dir := t.TempDir()
+	old := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	renewed := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	a, b := newRelay(t, old), newRelay(t, old)
+	postfixtest.WriteChainFile(t, a.target.StagedPath(), renewed)
+	mx := startFake(t, old, renewed)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, []Target{a.target, b.target}, Options{Receivers: []string{mx.addr}, Reload: func(context.Context) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Outcome != Installed || !same(leaves(t, a.target.Path), renewed) || !same(leaves(t, b.target.Path), renewed) {
+		t.Errorf("outcome %v, files %v; want both renewed", rep.Outcome, rep.Files)
+	}
+}
