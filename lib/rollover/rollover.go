@@ -23,8 +23,10 @@
 //
 // The protocol of Run, for each file FILE it writes:
 //
-//  1. FILE must be a regular file with one link, in a directory that its
-//     group and others cannot write (else another user could swap it): a
+//  1. FILE must be a regular file with one link, that others may not
+//     read (its mode is kept, and it will hold the new key), in a
+//     directory that its group and others cannot write, owned like every
+//     directory above it by root (else another user could swap it): a
 //     symlink (into an ACME client's live directory, say) is refused, since
 //     a rename would replace the link, not its target.
 //  2. The sidecar FILE.lock is opened with O_NOFOLLOW|O_NONBLOCK|O_CREAT
@@ -608,6 +610,9 @@ func checkLive(path string) error {
 	}
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("refusing to replace %s: not a regular file", path)
+	}
+	if fi.Mode().Perm()&0o007 != 0 {
+		return fmt.Errorf("refusing to write a new private key into %s: others may use it (mode %04o), and its mode is kept; hint: chmod o-rwx %s (Postfix reads it as root)", path, fi.Mode().Perm(), path)
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
 		return fmt.Errorf("refusing to replace %s: it has %d hard links, which would keep the old content; %s", path, st.Nlink, hint)

@@ -325,6 +325,17 @@ func TestRunRefusesUnsafeFiles(t *testing.T) {
 		t.Errorf("hard-linked live file: %v, want a refusal", err)
 	}
 
+	readable := newRelay(t, old)
+	if err := os.Chmod(readable.target.Path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readable.run(t, []*postfixtest.ClientCert{renewed}, mx.addr); err == nil || !strings.Contains(err.Error(), "chmod o-rwx") {
+		t.Errorf("live file readable by others: %v, want a refusal (the new key would be readable too)", err)
+	}
+	if !same(leaves(t, readable.target.Path), old) {
+		t.Error("a new key was written into a file others may read")
+	}
+
 	expired := postfixtest.NewClientCert(t, dir, "relay.example.org", nil, time.Now().Add(-time.Minute))
 	r := newRelay(t, old)
 	if _, err := r.run(t, []*postfixtest.ClientCert{expired}, mx.addr); err == nil || !strings.Contains(err.Error(), "expired") {
