@@ -181,7 +181,7 @@ func (g *gathered) relaysAnyway(a check.Answer) bool {
 func uniq(s []string) []string {
 	var out []string
 	for _, x := range s {
-		if len(out) == 0 || out[len(out)-1] != x {
+		if !slices.Contains(out, x) {
 			out = append(out, x)
 		}
 	}
