@@ -10,25 +10,35 @@ import (
 	"github.com/check-relay-fingerprint/check_relay_fingerprint/internal/postfixtest"
 )
 
+// rnRelayDir makes a relay's Postfix configuration directory, read with
+// postconf only: main.cf names one chain file holding a live ECDSA client
+// certificate (also returned), master.cf one smtp service.
+func rnRelayDir(t *testing.T) (dir, chain string, live *postfixtest.ClientCert) {
+	t.Helper()
+	postfixtest.Require(t, "postconf")
+	dir = t.TempDir()
+	live = postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	chain = filepath.Join(dir, "relay.pem")
+	postfixtest.WriteChainFile(t, chain, live)
+	mainCF := rtWrite(t, dir, "main.cf", "compatibility_level = 3.6\nsmtp_tls_security_level = may\nsmtp_tls_chain_files = "+chain+"\n")
+	rtWrite(t, dir, "master.cf", "smtp unix - - y - - smtp\n")
+	// postconf waits out a main.cf modified in the current second.
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(mainCF, old, old); err != nil {
+		t.Fatal(err)
+	}
+	return dir, chain, live
+}
+
 // TestRunRelayPostconfStaged: with --relay-postconf, material rollover
 // staged beside the live chain file and not yet installed is a WARNING
 // (issue 16), and a relay without any is judged as before. Only postconf
 // is needed: the configuration directory is a plain one.
 func TestRunRelayPostconfStaged(t *testing.T) {
 	t.Parallel()
-	postfixtest.Require(t, "postconf")
-	dir := t.TempDir()
-	live := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	dir, chain, live := rnRelayDir(t)
 	next := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
-	chain := filepath.Join(dir, "relay.pem")
-	postfixtest.WriteChainFile(t, chain, live)
 	table := rtWrite(t, dir, "rc", live.PubkeyFingerprint("sha256")+" relay.example.org\n")
-	mainCF := rtWrite(t, dir, "main.cf", "compatibility_level = 3.6\nsmtp_tls_security_level = may\nsmtp_tls_chain_files = "+chain+"\n")
-	rtWrite(t, dir, "master.cf", "smtp unix - - y - - smtp\n")
-	old := time.Now().Add(-time.Hour)
-	if err := os.Chtimes(mainCF, old, old); err != nil {
-		t.Fatal(err)
-	}
 	args := []string{"--relay-postconf", dir, "--table", "texthash:" + table, "-w", "0", "-c", "0"}
 
 	code, out, _ := rtRun(t, args...)
@@ -54,17 +64,7 @@ func TestRunRelayPostconfStaged(t *testing.T) {
 // certificate fingerprint only, a WARNING with the public-key line.
 func TestRunRelayPostconfPredicts(t *testing.T) {
 	t.Parallel()
-	postfixtest.Require(t, "postconf")
-	dir := t.TempDir()
-	live := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
-	chain := filepath.Join(dir, "relay.pem")
-	postfixtest.WriteChainFile(t, chain, live)
-	mainCF := rtWrite(t, dir, "main.cf", "compatibility_level = 3.6\nsmtp_tls_security_level = may\nsmtp_tls_chain_files = "+chain+"\n")
-	rtWrite(t, dir, "master.cf", "smtp unix - - y - - smtp\n")
-	old := time.Now().Add(-time.Hour)
-	if err := os.Chtimes(mainCF, old, old); err != nil {
-		t.Fatal(err)
-	}
+	dir, _, live := rnRelayDir(t)
 	// certbot's lineage: its cert.pem holds the same key as the file
 	// Postfix reads (rollover installs copies, not links).
 	certbot := filepath.Join(dir, "letsencrypt")
@@ -106,19 +106,9 @@ func TestRunRelayPostconfPredicts(t *testing.T) {
 // said OK while rollover waited.
 func TestRunRelayPostconfStagedUnread(t *testing.T) {
 	t.Parallel()
-	postfixtest.Require(t, "postconf")
-	dir := t.TempDir()
-	live := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	dir, chain, live := rnRelayDir(t)
 	next := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
-	chain := filepath.Join(dir, "relay.pem")
-	postfixtest.WriteChainFile(t, chain, live)
 	table := rtWrite(t, dir, "rc", live.PubkeyFingerprint("sha256")+" relay.example.org\n")
-	mainCF := rtWrite(t, dir, "main.cf", "compatibility_level = 3.6\nsmtp_tls_security_level = may\nsmtp_tls_chain_files = "+chain+"\n")
-	rtWrite(t, dir, "master.cf", "smtp unix - - y - - smtp\n")
-	old := time.Now().Add(-time.Hour)
-	if err := os.Chtimes(mainCF, old, old); err != nil {
-		t.Fatal(err)
-	}
 	// Unreadable as root too: a symlink, which rollover never writes.
 	elsewhere := filepath.Join(t.TempDir(), "next.pem")
 	postfixtest.WriteChainFile(t, elsewhere, next)

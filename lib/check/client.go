@@ -59,7 +59,7 @@ func Clients(entries []postfix.ClientTLS) (obs []Observation, notes []string) {
 		if e.Command == "smtp" {
 			smtpCerts += len(leaves)
 		}
-		obs = append(obs, leafObservations(e.Origin(), RoleClient, leaves)...)
+		obs = append(obs, Leaves(e.Origin(), RoleClient, leaves)...)
 	}
 	if smtpCerts == 0 && !hasErr(obs) {
 		err := errors.New("the relay's smtp client presents no client certificate (smtp_tls_chain_files, smtp_tls_cert_file, smtp_tls_eccert_file are empty): permit_tls_clientcerts can never match this relay; hint: set smtp_tls_chain_files to a file holding its key and certificate")
@@ -97,10 +97,6 @@ func noTLS(e postfix.ClientTLS) string {
 // named name, with the key type where there are several and where each
 // stands in its file.
 func Leaves(name string, role Role, leaves []certfile.Leaf) []Observation {
-	return leafObservations(name, role, leaves)
-}
-
-func leafObservations(name string, role Role, leaves []certfile.Leaf) []Observation {
 	var obs []Observation
 	for _, l := range leaves {
 		o := Observation{Name: name, Role: role, Chain: l.Chain, Key: l.Key}

@@ -785,14 +785,7 @@ func syncDir(dir string) error {
 // in dir that are older than staleAge. It runs under the table's lock, so no
 // Update is writing them; errors are ignored (the files are only clutter).
 func removeStale(dir, base string, now time.Time) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		if !isTempName(e.Name(), base) || !e.Type().IsRegular() {
-			continue
-		}
+	for _, e := range regularTemps(dir, base) {
 		info, err := e.Info()
 		if err != nil || now.Sub(info.ModTime()) < staleAge {
 			continue
@@ -810,18 +803,27 @@ func removeOwnLinks(path string) {
 		return
 	}
 	dir, base := filepath.Split(path)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		if !isTempName(e.Name(), base) || !e.Type().IsRegular() {
-			continue
-		}
+	for _, e := range regularTemps(dir, base) {
 		if other, err := e.Info(); err == nil && os.SameFile(fi, other) {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
+}
+
+// regularTemps returns the regular files in dir named as this package names
+// the temp files of base; none when dir cannot be read.
+func regularTemps(dir, base string) []os.DirEntry {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []os.DirEntry
+	for _, e := range entries {
+		if isTempName(e.Name(), base) && e.Type().IsRegular() {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // minTempDigits is the fewest digits of a temp name that isTempName

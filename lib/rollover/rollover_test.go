@@ -170,14 +170,22 @@ func requireRoot(t *testing.T) {
 	}
 }
 
+// oldAndRenewed makes the live certificate of a relay and its renewal
+// with a new key, both ECDSA, in a new directory it also returns.
+func oldAndRenewed(t *testing.T) (dir string, old, renewed *postfixtest.ClientCert) {
+	t.Helper()
+	dir = t.TempDir()
+	old = postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	renewed = postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	return dir, old, renewed
+}
+
 // The whole cycle against two receivers: one lists the new key at once,
 // the other only later.
 func TestRunCycle(t *testing.T) {
 	requireRoot(t)
 	t.Parallel()
-	dir := t.TempDir()
-	old := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
-	renewed := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	_, old, renewed := oldAndRenewed(t)
 	mx1 := startFake(t, old)
 	mx2 := startFake(t, old, renewed)
 	r := newRelay(t, old)
@@ -266,9 +274,7 @@ func TestRunCycle(t *testing.T) {
 func TestRunUnreachable(t *testing.T) {
 	requireRoot(t)
 	t.Parallel()
-	dir := t.TempDir()
-	old := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
-	renewed := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	_, old, renewed := oldAndRenewed(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -292,9 +298,7 @@ func TestRunUnreachable(t *testing.T) {
 func TestRunRefusesUnsafeFiles(t *testing.T) {
 	requireRoot(t)
 	t.Parallel()
-	dir := t.TempDir()
-	old := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
-	renewed := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	dir, old, renewed := oldAndRenewed(t)
 	mx := startFake(t, old, renewed)
 
 	linked := newRelay(t, old)
@@ -501,9 +505,7 @@ func TestMaterial(t *testing.T) {
 func TestRunLock(t *testing.T) {
 	requireRoot(t)
 	t.Parallel()
-	dir := t.TempDir()
-	old := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
-	renewed := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	_, old, renewed := oldAndRenewed(t)
 	mx := startFake(t, old, renewed)
 	r := newRelay(t, old)
 	unlock, err := lock(context.Background(), r.target.Path+LockSuffix)
@@ -533,9 +535,7 @@ func TestRunLock(t *testing.T) {
 func TestRunStoppedBetweenFiles(t *testing.T) {
 	requireRoot(t)
 	t.Parallel()
-	dir := t.TempDir()
-	old := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
-	renewed := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	_, old, renewed := oldAndRenewed(t)
 	mx := startFake(t, old, renewed)
 	a, b := newRelay(t, old), newRelay(t, old)
 	targets := []Target{a.target, b.target}
@@ -616,9 +616,7 @@ func TestRunRefusesPlantedFiles(t *testing.T) {
 func TestRunOneFileTwoNames(t *testing.T) {
 	requireRoot(t)
 	t.Parallel()
-	dir := t.TempDir()
-	old := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
-	renewed := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	_, old, renewed := oldAndRenewed(t)
 	mx := startFake(t, renewed)
 	r := newRelay(t, old)
 	alias := filepath.Join(t.TempDir(), "alias")
@@ -645,9 +643,7 @@ func TestRunOneFileTwoNames(t *testing.T) {
 func TestRunKilledWhileStaging(t *testing.T) {
 	requireRoot(t)
 	t.Parallel()
-	dir := t.TempDir()
-	old := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
-	renewed := postfixtest.NewCert(t, dir, "relay.example.org", postfixtest.ECDSA)
+	_, old, renewed := oldAndRenewed(t)
 	a, b := newRelay(t, old), newRelay(t, old)
 	postfixtest.WriteChainFile(t, a.target.StagedPath(), renewed)
 	mx := startFake(t, old, renewed)
